@@ -1,0 +1,171 @@
+"""The eight recipes of the course: what each network is, where it comes from, how it trains.
+
+A :class:`Recipe` is framework-free. ``dcgan_lab.torch.build(name)`` and
+``dcgan_lab.keras.build(name)`` turn one into a (generator, discriminator) pair; the two twins have
+the same layers and the trainable-parameter counts recorded here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from . import profiles
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long one profile trains: generator steps, batch size, and how often to sample/save."""
+
+    steps: int
+    batch_size: int
+    sample_every: int
+    checkpoint_every: int
+
+
+@dataclass(frozen=True)
+class Budgets:
+    smoke: Budget
+    cpu: Budget
+    gpu: Budget
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One GAN recipe. Shapes are (H, W, C); PyTorch twins use NCHW, Keras twins NHWC."""
+
+    name: str
+    source: str
+    dataset: str
+    image_shape: tuple[int, int, int]
+    latent_dim: int
+    g_params: int
+    d_params: int
+    budgets: Budgets
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    loss: str = "bce"  # "bce": D ends in a sigmoid; "logits": D returns logits (BCE from logits)
+    label_smoothing: float = 0.0
+    keras_style: str = "train_step"  # "stacked" (frozen D + train_on_batch) or "train_step"
+    half_batch: bool = False  # D sees batch/2 real + batch/2 fake per step (Keras-GAN style)
+    rounds_per_step: int = 1  # keras-faces64 runs (D fake, D real, G) twice per train_step
+    dcgan_init: bool = False  # conv N(0, .02), BN gamma N(1, .02), beta 0
+    description: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def budget(self, profile: str | None = None) -> Budget:
+        """The budget of ``profile`` (default: the current profile, see :mod:`dcgan_lab.profiles`)."""
+        return getattr(self.budgets, profiles.current(profile))
+
+    @property
+    def channels(self) -> int:
+        return self.image_shape[2]
+
+    def replace(self, **changes) -> Recipe:
+        return replace(self, **changes)
+
+
+def _b(steps, batch, sample_every, checkpoint_every=None):
+    return Budget(steps, batch, sample_every, checkpoint_every or max(steps // 2, 1))
+
+
+_SMOKE28 = _b(12, 32, 6, 6)
+_SMOKE32 = _b(8, 32, 4, 4)
+_SMOKE64 = _b(4, 16, 2, 2)
+
+_RECIPES: dict[str, Recipe] = {}
+
+
+def _add(r: Recipe) -> None:
+    _RECIPES[r.name] = r
+
+
+_add(Recipe(
+    name="dense-mnist",
+    source="GANs in Action (Langr & Bok 2019), chapter 3",
+    dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
+    g_params=114_064, d_params=100_609,
+    lr_g=1e-3, lr_d=1e-3, beta1=0.9, keras_style="stacked",
+    budgets=Budgets(_SMOKE28, _b(3000, 128, 500, 1000), _b(20000, 128, 1000, 2000)),
+    description="Dense layers only: z100 -> 128 -> 784, D 784 -> 128 -> 1.",
+))
+_add(Recipe(
+    name="gia-dcgan-mnist",
+    source="GANs in Action (Langr & Bok 2019), chapter 4",
+    dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
+    g_params=1_636_737, d_params=95_105,
+    lr_g=1e-3, lr_d=1e-3, beta1=0.9, keras_style="stacked",
+    budgets=Budgets(_SMOKE28, _b(600, 128, 100, 200), _b(20000, 128, 1000, 2000)),
+    description="Dense project to 7x7x256, k3 transposed convolutions, BN, LeakyReLU(0.01).",
+))
+_add(Recipe(
+    name="bernico-mnist",
+    source="Keras-GAN style DCGAN (Bernico, Deep Learning Quick Reference, ch. 11)",
+    dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
+    g_params=856_065, d_params=392_321,
+    keras_style="stacked", half_batch=True,
+    budgets=Budgets(_SMOKE28, _b(600, 128, 100, 200), _b(20000, 128, 1000, 2000)),
+    description="UpSampling2D + Conv2D generator, ZeroPadding2D discriminator with dropout.",
+))
+_add(Recipe(
+    name="bernico-cifar10",
+    source="Keras-GAN style DCGAN (Bernico, Deep Learning Quick Reference, ch. 11)",
+    dataset="cifar10", image_shape=(32, 32, 3), latent_dim=100,
+    g_params=1_051_139, d_params=392_897,
+    keras_style="stacked", half_batch=True,
+    budgets=Budgets(_SMOKE32, _b(400, 128, 100, 200), _b(30000, 128, 1000, 2000)),
+    description="The MNIST recipe with an 8x8 start and three channels for 32x32 colour images.",
+))
+_add(Recipe(
+    name="keras-faces64",
+    source="TensorFlow 2 DCGAN anime-faces tutorial",
+    dataset="clothing64", image_shape=(64, 64, 3), latent_dim=128,
+    g_params=5_420_323, d_params=4_314_753,
+    loss="logits", label_smoothing=0.1, keras_style="train_step", rounds_per_step=2,
+    dcgan_init=True,
+    budgets=Budgets(_SMOKE64, _b(100, 64, 25, 50), _b(10000, 128, 500, 1000)),
+    description="Four k5 s2 transposed convolutions from 4x4x512; D returns logits.",
+))
+_add(Recipe(
+    name="torch-mnist",
+    source="PyTorch MNIST DCGAN (ConvTranspose2d, 1 -> 4 -> 7 -> 14 -> 28)",
+    dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
+    g_params=312_256, d_params=109_440,
+    dcgan_init=True,
+    budgets=Budgets(_SMOKE28, _b(1500, 64, 250, 500), _b(20000, 128, 1000, 2000)),
+    description="All-convolutional 28x28 DCGAN without conv biases.",
+))
+_add(Recipe(
+    name="dcgan64",
+    source="PyTorch DCGAN tutorial / pytorch/examples dcgan",
+    dataset="clothing64", image_shape=(64, 64, 3), latent_dim=100,
+    g_params=3_576_704, d_params=2_765_568,
+    dcgan_init=True,
+    budgets=Budgets(_SMOKE64, _b(200, 64, 50, 100), _b(10000, 128, 500, 1000)),
+    description="nz100, ngf = ndf = 64: the canonical 64x64 DCGAN.",
+))
+_add(Recipe(
+    name="paper-lsun64",
+    source="Radford, Metz & Chintala 2015, Figure 1 (LSUN generator)",
+    dataset="clothing64", image_shape=(64, 64, 3), latent_dim=100,
+    g_params=18_855_040, d_params=4_315_585,
+    loss="logits", dcgan_init=True,
+    budgets=Budgets(_SMOKE64, _b(60, 32, 20, 30), _b(10000, 128, 500, 1000)),
+    description="Project-and-reshape 100 -> 1024x4x4, k5 s2 transposed convolutions to 64x64x3.",
+))
+
+
+def names() -> list[str]:
+    """The recipe names, in course order."""
+    return list(_RECIPES)
+
+
+def get(name: str | Recipe) -> Recipe:
+    """The recipe called ``name``; an unknown name raises ``KeyError`` listing the known ones."""
+    if isinstance(name, Recipe):
+        return name
+    try:
+        return _RECIPES[name]
+    except KeyError:
+        raise KeyError(f"unknown recipe {name!r}: choose one of {', '.join(_RECIPES)}") from None
