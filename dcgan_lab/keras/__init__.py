@@ -1,0 +1,12 @@
+"""Keras 3 twin of :mod:`dcgan_lab.torch`: the same names, NHWC tensors.
+
+``from dcgan_lab import keras as lab_keras`` never imports torch.
+"""
+
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+# Each submodule adds its public names here (keep the list in step with dcgan_lab/torch/__init__.py).

@@ -1,0 +1,6 @@
+"""PyTorch twin of :mod:`dcgan_lab.keras`: the same names, NCHW tensors.
+
+``from dcgan_lab import torch as lab_torch`` never imports TensorFlow.
+"""
+
+# Each submodule adds its public names here (keep the list in step with dcgan_lab/keras/__init__.py).
