@@ -1,0 +1,114 @@
+"""Open every chapter of the built book in headless Chromium and check what a reader sees.
+
+For each page: every image loaded (naturalWidth > 0), math rendered by MathJax where the page has
+math, no error output or traceback shown, no failed request. A screenshot of each page is saved in
+_build/screenshots/. Uses Playwright with the system Chromium (Debian's package), never a
+downloaded browser. Prints one line per page and a closing 'N passed, N failed' line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+ERROR_MARKERS = ("Traceback (most recent call last)", "Error in callback", "CellExecutionError")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep CI output to one line per page
+        pass
+
+
+def pages(html: Path) -> list[Path]:
+    found = [html / "book" / "intro.html"]
+    found += sorted((html / "book").glob("[0-9][0-9]_*.html"))
+    found += sorted((html / "book").glob("appendix*.html"))
+    return [p for p in found if p.exists()]
+
+
+def check_page(page, url: str, shot: Path) -> list[str]:
+    problems: list[str] = []
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    response = page.goto(url, wait_until="load")
+    if response is None or not response.ok:
+        return [f"HTTP {response.status if response else 'no response'}"]
+    page.wait_for_load_state("networkidle")
+    has_math = page.evaluate("document.querySelectorAll('.math, span.math, div.math').length")
+    if has_math:
+        try:
+            page.wait_for_function(
+                "window.MathJax && MathJax.startup && MathJax.startup.promise && "
+                "document.querySelectorAll('mjx-container').length > 0", timeout=20000)
+        except Exception:
+            problems.append(f"{has_math} math elements but MathJax rendered none")
+    broken = page.evaluate("""Array.from(document.images)
+        .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)""")
+    if broken:
+        problems.append(f"{len(broken)} images did not load: {broken[:3]}")
+    text = page.inner_text("main") if page.query_selector("main") else page.inner_text("body")
+    for marker in ERROR_MARKERS:
+        if marker in text:
+            problems.append(f"page shows {marker!r}")
+    err_outputs = page.evaluate(
+        "document.querySelectorAll('.output.error, .output.traceback, .cell_output .traceback').length")
+    if err_outputs:
+        problems.append(f"{err_outputs} error outputs")
+    local_failed = [u for u in failed if u.startswith("http://127.0.0.1")]
+    if local_failed:
+        problems.append(f"failed requests: {local_failed[:3]}")
+    page.screenshot(path=str(shot), full_page=False)
+    return problems
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--html", type=Path, default=ROOT / "_build" / "html")
+    ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    args = ap.parse_args()
+    if not (args.html / "index.html").exists():
+        print(f"check_pages: {args.html}/index.html not found: build the book first", file=sys.stderr)
+        return 1
+    if not Path(args.chromium).exists():
+        print(f"check_pages: no Chromium at {args.chromium}: apt-get install -y chromium",
+              file=sys.stderr)
+        return 1
+    handler = functools.partial(_QuietHandler, directory=str(args.html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    shots = args.html.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    passed = failed = 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
+        for path in pages(args.html):
+            rel = path.relative_to(args.html).as_posix()
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            problems = check_page(page, f"{base}/{rel}", shots / (path.stem + ".png"))
+            page.close()
+            if problems:
+                failed += 1
+                print(f"FAIL {rel}: " + "; ".join(problems))
+            else:
+                passed += 1
+                print(f"ok   {rel}")
+        browser.close()
+    server.shutdown()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
