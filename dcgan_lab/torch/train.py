@@ -1,0 +1,526 @@
+"""The PyTorch training loop, in the style of the canonical ``pytorch/examples`` DCGAN.
+
+Read :func:`train_step` first: it is one generator step, top to bottom --
+
+1. update D: maximise ``log D(x) + log(1 - D(G(z)))`` (BCE with target 1 on a real batch and
+   target 0 on a fake batch; the targets may be soft, one-sided or noisy, see ganhacks);
+2. update G: maximise ``log D(G(z))`` (the non-saturating loss, BCE with target 1) or, for the
+   experiment, minimise ``log(1 - D(G(z)))`` (the saturating minimax loss).
+
+:func:`train` wraps it with everything that keeps a long run safe: a run folder, history rows,
+sample grids of a fixed ``z``, checkpoints (atomic, resumable bit for bit), Ctrl-C and NaN handling.
+
+Every random draw outside the layers (data order, ``z``, label noise) comes from the stateless
+streams of :mod:`dcgan_lab.training`, keyed by (seed, step); dropout uses torch's RNG, whose state
+the checkpoint keeps. So N steps, a resume, and N more steps give the same weights as 2N steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import recipes, training
+from ..checkpoint import CheckpointError, atomic_path
+from ..history import History
+from ..training import RunDir, TrainOptions, TrainingDiverged
+
+__all__ = [
+    "train", "train_step", "sample", "load_generator", "pick_device", "save_checkpoint",
+    "load_checkpoint", "load_training_images", "to_tensor", "CHECKPOINT_NAME", "GENERATOR_NAME",
+]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+GENERATOR_NAME = "generator.pt"
+CHECKPOINT_FORMAT = "dcgan_lab.torch.checkpoint/1"
+
+Callback = Callable[[int, nn.Module, nn.Module, History], None]
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA, then Apple's MPS, then the CPU."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def to_tensor(images_uint8: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 NHWC images -> float32 NCHW tensor in [-1, 1] on ``device``."""
+    from .. import data
+
+    x = torch.from_numpy(data.to_float(images_uint8))
+    return x.permute(0, 3, 1, 2).contiguous().to(device)
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float NCHW tensor in [-1, 1] -> uint8 NHWC array."""
+    from .. import data
+
+    return data.to_uint8(images.detach().float().permute(0, 2, 3, 1).cpu().numpy())
+
+
+def load_training_images(cfg: training.Config, data: str | np.ndarray | None = None) -> np.ndarray:
+    """The training images of ``cfg`` as uint8 NHWC, checked against the recipe's shape.
+
+    ``data`` may be an array (used as is), a data set name (``data.load(name, "train")``) or a
+    folder of photos (``data.load_folder(path, size=H)``); ``None`` means ``cfg.data``. Grayscale
+    images are repeated to three channels for colour recipes and colour images converted to
+    grayscale (ITU-R 601 luma) for grayscale recipes, with a note.
+    """
+    from .. import data as data_mod
+
+    h, w, c = cfg.recipe_obj.image_shape
+    source = cfg.data if data is None else data
+    if isinstance(source, np.ndarray):
+        images, where = source, "the array passed as data"
+    elif Path(str(source)).expanduser().is_dir():
+        images, where = data_mod.load_folder(Path(str(source)).expanduser(), size=h), str(source)
+    else:
+        images, _ = data_mod.load(str(source), "train")
+        where = f"data set {source!r}"
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    error = getattr(data_mod, "DatasetError", ValueError)
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise error(f"{where}: expected uint8 images of shape (N, H, W, C), got {images.dtype} "
+                    f"{images.shape}")
+    if images.shape[1:3] != (h, w):
+        raise error(f"{where} holds {images.shape[1]}x{images.shape[2]} images but recipe "
+                    f"{cfg.recipe} needs {h}x{w}: choose a {h}x{w} data set (its default is "
+                    f"{cfg.recipe_obj.dataset!r}) or a folder of photos (resized on loading)")
+    if images.shape[3] != c:
+        if images.shape[3] == 1 and c == 3:
+            print(f"note: {where} is grayscale; repeating it to 3 channels for {cfg.recipe}")
+            images = np.repeat(images, 3, axis=3)
+        elif images.shape[3] in (3, 4) and c == 1:
+            print(f"note: {where} is colour; converting it to grayscale for {cfg.recipe}")
+            luma = images[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+            images = np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+        else:
+            raise error(f"{where} has {images.shape[3]} channels but recipe {cfg.recipe} needs {c}")
+    return images
+
+
+# --------------------------------------------------------------------------------------------
+# one training step
+
+
+def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
+               opt_d: torch.optim.Optimizer, images: np.ndarray, cfg: training.Config,
+               device: torch.device) -> dict[str, float]:
+    """One generator step (``cfg.d_steps`` D updates, then one G update); returns the metrics.
+
+    ``images`` is the whole uint8 NHWC training set; the rows, ``z`` and D's targets of ``step``
+    come from the stateless streams. The losses are BCE on probabilities (``cfg.loss == "bce"``,
+    D ends in a sigmoid) or BCE from logits (``"logits"``). ``loss_d`` is ``loss_d_real +
+    loss_d_fake`` as in the PyTorch example; ``d_real``/``d_fake`` are the mean probabilities
+    D gave the real and the fake batch of the last D update.
+    """
+    criterion = nn.BCELoss() if cfg.loss == "bce" else nn.BCEWithLogitsLoss()
+    prob = torch.sigmoid if cfg.loss == "logits" else torch.nn.Identity()  # D's output -> P(real)
+    latent = cfg.recipe_obj.latent_dim
+    n_real, n_fake = training.d_batch_sizes(cfg)  # half and half for Keras-GAN recipes
+
+    for rnd in range(cfg.rounds_per_step):
+        # (1) Update D: maximise log(D(x)) + log(1 - D(G(z)))
+        for j in range(cfg.d_steps):
+            sub = training.d_sub(cfg, rnd, j)
+            rows = training.batch_indices(step, len(images), n_real, cfg.seed, sub=sub,
+                                          per_step=training.d_updates_per_step(cfg))
+            real = to_tensor(images[rows], device)
+            z = torch.from_numpy(training.noise(step, n_fake, latent, cfg.seed, sub=sub)).to(device)
+            t_real, t_fake = (torch.from_numpy(t).to(device)
+                              for t in training.d_targets(cfg, step, n_real, n_fake, sub=sub))
+            with torch.no_grad():  # D's update needs no gradient through G
+                fake = G(z)
+
+            D.zero_grad()
+            if cfg.d_batches == "separate":
+                # two passes: BatchNorm sees an all-real and an all-fake batch (ganhacks 4)
+                out_real = D(real)
+                loss_d_real = criterion(out_real, t_real)
+                loss_d_real.backward()
+                out_fake = D(fake)
+                loss_d_fake = criterion(out_fake, t_fake)
+                loss_d_fake.backward()
+            else:
+                # one pass on the mixed batch: BatchNorm statistics mix real and fake images
+                out = D(torch.cat([real, fake]))
+                out_real, out_fake = out[:n_real], out[n_real:]
+                loss_d_real = criterion(out_real, t_real)
+                loss_d_fake = criterion(out_fake, t_fake)
+                (loss_d_real + loss_d_fake).backward()
+            opt_d.step()
+
+        # (2) Update G: maximise log(D(G(z))) with fresh z (the "stacked" G -> D model, D fixed)
+        z = torch.from_numpy(training.noise(step, cfg.batch_size, latent, cfg.seed,
+                                            sub=training.g_sub(cfg, rnd))).to(device)
+        G.zero_grad()
+        out = D(G(z))
+        if cfg.g_loss == "non_saturating":
+            loss_g = criterion(out, torch.ones_like(out))  # -log D(G(z))
+        else:
+            loss_g = -criterion(out, torch.zeros_like(out))  # log(1 - D(G(z))): saturates
+        loss_g.backward()
+        opt_g.step()
+
+    return {
+        "loss_d": (loss_d_real + loss_d_fake).item(),
+        "loss_d_real": loss_d_real.item(),
+        "loss_d_fake": loss_d_fake.item(),
+        "loss_g": loss_g.item(),
+        "d_real": prob(out_real).mean().item(),
+        "d_fake": prob(out_fake).mean().item(),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def save_checkpoint(path: str | Path, *, G: nn.Module, D: nn.Module, opt_g, opt_d, step: int,
+                    cfg: training.Config, fixed_z: torch.Tensor, device: torch.device) -> None:
+    """Write everything needed to resume ``step`` to ``path``, atomically (temp file + rename)."""
+    for name, model in (("generator", G), ("discriminator", D)):
+        for pname, p in model.state_dict().items():
+            if p.is_floating_point() and not bool(torch.isfinite(p).all()):
+                raise TrainingDiverged(f"step {step}: {name} weight {pname} is not finite; the "
+                                       f"checkpoint was not written (the last good one is kept)")
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "framework": "torch",
+        "recipe": cfg.recipe,
+        "step": int(step),
+        "config": json.dumps(cfg.to_dict(), sort_keys=True),
+        "generator": G.state_dict(),
+        "discriminator": D.state_dict(),
+        "opt_g": opt_g.state_dict(),
+        "opt_d": opt_d.state_dict(),
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+        "fixed_noise": fixed_z.detach().cpu(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+_CHECKPOINT_KEYS = ("format", "recipe", "step", "config", "generator", "discriminator", "opt_g",
+                    "opt_d", "rng_cpu", "fixed_noise")
+
+
+def load_checkpoint(path: str | Path, cfg: training.Config | None = None,
+                    map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``) and check it.
+
+    Raises :class:`~dcgan_lab.checkpoint.CheckpointError` naming the file if it is unreadable,
+    not one of ours, of another format, or (when ``cfg`` is given) of another run.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no checkpoint there") from None
+    except Exception as e:  # noqa: BLE001 - anything unreadable is a corrupt checkpoint
+        raise CheckpointError(f"{path} is corrupt or not a PyTorch checkpoint "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); delete it "
+                              f"or pass --force to start afresh") from None
+    if not isinstance(state, dict) or any(k not in state for k in _CHECKPOINT_KEYS):
+        raise CheckpointError(f"{path} is not a dcgan_lab PyTorch checkpoint (expected a dict with "
+                              f"keys {', '.join(_CHECKPOINT_KEYS)})")
+    if state["format"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} has format {state['format']!r}; this version of dcgan_lab "
+                              f"reads {CHECKPOINT_FORMAT!r}")
+    if cfg is not None:
+        if state["recipe"] != cfg.recipe:
+            raise CheckpointError(f"{path} belongs to recipe {state['recipe']!r}, not "
+                                  f"{cfg.recipe!r}: choose another --out or pass --force")
+        try:
+            old = training.Config.from_dict(json.loads(state["config"]))
+        except (ValueError, TypeError, training.RunDirError) as e:
+            raise CheckpointError(f"{path}: its config is unreadable ({e})") from None
+        if old.comparable() != cfg.comparable():
+            diff = sorted(k for k, v in cfg.comparable().items() if old.comparable().get(k) != v)
+            raise CheckpointError(f"{path} belongs to a different run (differs in {', '.join(diff)})"
+                                  f": choose another --out or pass --force")
+    return state
+
+
+def _restore(path: Path, state: dict, G, D, opt_g, opt_d, device: torch.device) -> int:
+    try:
+        G.load_state_dict(state["generator"])
+        D.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda" and state.get("rng_cuda"):
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path} does not fit the {state['recipe']} models "
+                              f"({str(e).splitlines()[0][:200]})") from None
+    return int(state["step"])
+
+
+# --------------------------------------------------------------------------------------------
+# the loop
+
+
+class _DeferInterrupt:
+    """Turn the first Ctrl-C into a flag checked between steps, so a checkpoint is never written
+    half-way through a step; a second Ctrl-C interrupts at once (the last checkpoint is kept)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old = None
+
+    def __enter__(self) -> _DeferInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def _tensorboard(folder: Path):
+    if importlib.util.find_spec("tensorboard") is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(folder / "tensorboard"))
+
+
+def train(
+    recipe: str | recipes.Recipe,
+    out_dir: str | Path,
+    *,
+    options: TrainOptions | None = None,
+    profile: str | None = None,
+    data: str | np.ndarray | None = None,
+    resume: bool = False,
+    force: bool = False,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    callbacks: Iterable[Callback] = (),
+) -> History:
+    """Train ``recipe`` into the run folder ``out_dir`` and return the :class:`History`.
+
+    ``options`` override the recipe and the profile budget (see :class:`TrainOptions`); ``data``
+    is a data set name, a folder of photos or a uint8 NHWC array (default: the recipe's data set).
+    ``resume`` continues the run saved in ``out_dir`` from its checkpoint; ``force`` starts afresh
+    in a folder that already holds a run. ``callbacks`` are called as ``cb(step, G, D, history)``
+    after every step (``history.rows[-1]`` is that step's row: add columns to it).
+
+    The folder gets ``config.json``, ``history.csv``, ``samples/step_NNNNNN.png`` (grids of the
+    fixed ``z``), ``checkpoint.pt``, and at the end ``training.gif`` and ``generator.pt``.
+
+    Ctrl-C finishes the current step, saves a checkpoint, prints how to resume and re-raises
+    ``KeyboardInterrupt``. A NaN or infinite loss raises :class:`TrainingDiverged` before that
+    step is saved anywhere, so the last good checkpoint is kept.
+    """
+    from .. import viz
+    from .models import build
+
+    cfg = training.resolve(recipe, "torch", options, profile,
+                           data=None if data is None or isinstance(data, np.ndarray) else str(data))
+    if isinstance(data, np.ndarray):
+        cfg = dataclasses.replace(cfg, data=f"<array {'x'.join(map(str, data.shape))}>")
+    run = RunDir(out_dir)
+    ckpt_path = run.path / CHECKPOINT_NAME
+    dev = pick_device(device)
+    images = load_training_images(cfg, data)
+    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)  # size check
+
+    # Models and optimisers, as in the PyTorch example: the seed fixes the initial weights.
+    torch.manual_seed(cfg.seed)
+    G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                 d_activation=cfg.d_activation)
+    G, D = G.to(dev), D.to(dev)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    fixed_z = torch.from_numpy(training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim,
+                                                    cfg.seed)).to(dev)
+
+    # Check an existing checkpoint before anything is written: a corrupt or foreign file raises
+    # CheckpointError and stays untouched.
+    state = None
+    if ckpt_path.exists() and not force:
+        state = load_checkpoint(ckpt_path, cfg if resume else None, map_location="cpu")
+        if not resume and not run.config_path.exists():
+            raise training.RunDirError(f"{run.path} holds {CHECKPOINT_NAME} but no config.json: "
+                                       f"pass --force to start afresh there")
+    resuming = run.prepare(cfg, resume=resume, force=force)  # refuses another run unless force
+    start = 0
+    history = History()
+    if resuming and state is not None:
+        start = _restore(ckpt_path, state, G, D, opt_g, opt_d, dev)
+        history = History.from_csv(run.history_path)
+        history.truncate(start)
+        print(f"resuming {cfg.recipe} from step {start} of {cfg.steps} ({ckpt_path})")
+    elif resuming:
+        print(f"{run.path} has no {CHECKPOINT_NAME} yet: starting {cfg.recipe} from step 0")
+    for old in run.sample_paths():  # grids of steps this run will (re)draw
+        if not resuming or int(old.stem.split("_")[1]) > start:
+            old.unlink()
+    if not resuming:  # force: nothing of the old run may survive
+        for old in (ckpt_path, run.gif_path, run.path / GENERATOR_NAME):
+            old.unlink(missing_ok=True)
+    history.to_csv(run.history_path)
+
+    writer = _tensorboard(run.path)
+    G.train()
+    D.train()
+
+    def save_samples(step: int) -> None:
+        G.eval()  # BatchNorm uses its running statistics; dropout is off
+        with torch.no_grad():
+            grid = _to_uint8(G(fixed_z))
+        G.train()
+        viz.save_png(grid, run.sample_path(step), nrow=int(math.ceil(math.sqrt(len(grid)))))
+
+    def save_all(step: int) -> None:
+        history.to_csv(run.history_path)  # first the rows (trimmed to the checkpoint on resume)
+        save_checkpoint(ckpt_path, G=G, D=D, opt_g=opt_g, opt_d=opt_d, step=step, cfg=cfg,
+                        fixed_z=fixed_z, device=dev)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=cfg.recipe,
+               unit="step", dynamic_ncols=True)
+    step = start
+    try:
+        with _DeferInterrupt() as interrupt:
+            for step in range(start + 1, cfg.steps + 1):
+                t0 = time.perf_counter()
+                m = train_step(step, G, D, opt_g, opt_d, images, cfg, dev)
+                training.check_finite(step, **{k: m[k] for k in ("loss_d", "loss_g")})
+                row = history.log(step=step, **m, seconds=time.perf_counter() - t0)
+                for cb in callbacks:
+                    cb(step, G, D, history)
+                if writer is not None:
+                    for k, v in row.items():
+                        if k != "step":
+                            writer.add_scalar(k, v, step)
+                bar.set_postfix({k: f"{m[k]:.3f}" for k in
+                                 ("loss_d", "loss_g", "d_real", "d_fake")}, refresh=False)
+                bar.update(1)
+
+                if step % cfg.sample_every == 0 or step == cfg.steps:
+                    save_samples(step)
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    save_all(step)
+                if interrupt.requested:
+                    raise KeyboardInterrupt
+        bar.close()
+    except TrainingDiverged:
+        bar.close()
+        history.to_csv(run.history_path)  # the rows up to the last good step, for plotting
+        raise
+    except KeyboardInterrupt:
+        bar.close()
+        done = int(history.last("step", default=start))
+        if done == step and done > start:  # stopped between steps: the state is that of `step`
+            save_all(done)
+        else:  # stopped inside a step: its state is half-updated; keep the last checkpoint
+            done = start if not ckpt_path.exists() else int(
+                load_checkpoint(ckpt_path, map_location="cpu")["step"])
+        print(f"interrupted at step {done}; resume with: dcgan-lab train {cfg.recipe} "
+              f"--framework torch --out {run.path} --resume")
+        raise
+    finally:
+        if writer is not None:
+            writer.close()
+
+    if not run.sample_path(cfg.steps).exists():
+        save_samples(cfg.steps)
+    viz.save_gif(run.sample_paths(), run.gif_path)
+    with atomic_path(run.path / GENERATOR_NAME) as tmp:
+        torch.save(G.state_dict(), tmp)
+    history.to_csv(run.history_path)
+    return history
+
+
+# --------------------------------------------------------------------------------------------
+# using a trained generator
+
+
+def sample(generator: nn.Module, n: int, seed: int = 0,
+           device: str | torch.device | None = None) -> np.ndarray:
+    """``n`` images from ``generator`` as uint8 NHWC, in eval mode, without gradients.
+
+    ``z`` is :func:`dcgan_lab.training.sample_noise` (a seeded NumPy generator), the same draws as
+    the Keras twin's ``sample``: ported weights give the same pictures.
+    """
+    latent = generator.recipe.latent_dim if hasattr(generator, "recipe") else generator.input_shape[0]
+    dev = torch.device(device) if device is not None else next(generator.parameters()).device
+    z = torch.from_numpy(training.sample_noise(n, latent, seed)).to(dev)
+    was_training = generator.training
+    generator.eval()
+    try:
+        with torch.no_grad():
+            images = generator.to(dev)(z)
+    finally:
+        generator.train(was_training)
+    return _to_uint8(images)
+
+
+def load_generator(run_dir: str | Path, device: str | torch.device | None = "cpu") -> nn.Module:
+    """The trained generator of a run folder (``generator.pt``, else the checkpoint's), in eval mode."""
+    from .models import build
+
+    run = RunDir(run_dir)
+    cfg = run.read_config()
+    if cfg.framework != "torch":
+        raise training.RunDirError(f"{run.path} is a {cfg.framework} run: use "
+                                   f"dcgan_lab.{cfg.framework}.load_generator")
+    G, _ = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                 d_activation=cfg.d_activation)
+    gen_path, ckpt_path = run.path / GENERATOR_NAME, run.path / CHECKPOINT_NAME
+    if gen_path.exists():
+        try:
+            weights = torch.load(gen_path, map_location="cpu", weights_only=True)
+            G.load_state_dict(weights)
+        except Exception as e:  # noqa: BLE001
+            raise CheckpointError(f"{gen_path} is corrupt or not a {cfg.recipe} generator "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    elif ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, cfg)
+        _restore_g(ckpt_path, state, G)
+    else:
+        raise CheckpointError(f"{run.path} holds neither {GENERATOR_NAME} nor {CHECKPOINT_NAME}: "
+                              f"train it first (dcgan-lab train {cfg.recipe} --out {run.path})")
+    return G.to(pick_device(device)).eval()
+
+
+def _restore_g(path: Path, state: dict, G: nn.Module) -> None:
+    try:
+        G.load_state_dict(state["generator"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path} does not fit the {state['recipe']} generator "
+                              f"({str(e).splitlines()[0][:200]})") from None
