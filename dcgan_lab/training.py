@@ -249,6 +249,34 @@ def d_targets(cfg: Config, step: int, n_real: int, n_fake: int, sub: int = 0
     return real, fake
 
 
+def d_sub(cfg: Config, round_: int, j: int) -> int:
+    """Stream ``sub`` index of D update ``j`` (of ``cfg.d_steps``) in round ``round_`` of a step.
+
+    Convention shared by both trainers: steps are numbered 1..cfg.steps (the history's ``step``
+    and the checkpoint's step count completed steps) and the streams of step ``t`` are keyed by
+    ``t``. Each step runs ``cfg.rounds_per_step`` rounds of (``cfg.d_steps`` D updates, then one G
+    update); D update ``j`` of round ``r`` uses ``sub = d_sub(cfg, r, j)`` for
+    :func:`batch_indices` (with ``per_step=d_updates_per_step(cfg)``), :func:`noise` and
+    :func:`d_targets`; the G update of round ``r`` draws fresh ``z`` with ``sub = g_sub(cfg, r)``.
+    """
+    return round_ * cfg.d_steps + j
+
+
+def g_sub(cfg: Config, round_: int = 0) -> int:
+    """Stream ``sub`` index of the G update of round ``round_`` (see :func:`d_sub`)."""
+    return cfg.rounds_per_step * cfg.d_steps + round_
+
+
+def d_updates_per_step(cfg: Config) -> int:
+    """Real batches D consumes per step (``per_step`` of :func:`batch_indices`)."""
+    return cfg.rounds_per_step * cfg.d_steps
+
+
+def sample_noise(n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
+    """The ``z`` of ``sample(generator, n, seed)`` in both frameworks: float32 (n, latent_dim)."""
+    return np.random.default_rng(seed).standard_normal((n, latent_dim), dtype=np.float32)
+
+
 def d_batch_sizes(cfg: Config) -> tuple[int, int]:
     """(real, fake) images per D step: half and half for Keras-GAN recipes, else a full batch each."""
     if cfg.half_batch:

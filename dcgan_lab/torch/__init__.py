@@ -4,3 +4,12 @@
 """
 
 # Each submodule adds its public names here (keep the list in step with dcgan_lab/keras/__init__.py).
+from .train import (  # noqa: E402,F401
+    load_checkpoint,
+    load_generator,
+    pick_device,
+    sample,
+    save_checkpoint,
+    train,
+    train_step,
+)
