@@ -10,3 +10,4 @@ _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 # Each submodule adds its public names here (keep the list in step with dcgan_lab/torch/__init__.py).
+from .data import make_dataset  # noqa: E402,F401

@@ -4,6 +4,7 @@
 """
 
 # Each submodule adds its public names here (keep the list in step with dcgan_lab/keras/__init__.py).
+from .data import ImageDataset, make_dataloader, make_dataset  # noqa: E402,F401
 from .train import (  # noqa: E402,F401
     load_checkpoint,
     load_generator,

@@ -1,0 +1,626 @@
+"""Datasets as plain uint8 arrays: find them, check them, download them, or fall back to a sample.
+
+Framework-free (numpy + Pillow + tqdm). The framework adapters live in
+:mod:`dcgan_lab.torch.data` and :mod:`dcgan_lab.keras.data`.
+
+``load(name, split)`` returns ``(images, labels)``: images uint8 NHWC (C = 1 for grayscale),
+labels uint8. It looks, in this order, in
+
+1. ``path=`` (a file or a folder), when given. An explicit path is authoritative: if the data is
+   not there, :class:`DatasetNotFound` is raised rather than quietly loading something else;
+2. the folder named by ``$DCGAN_LAB_DATA``;
+3. the user cache, ``$XDG_CACHE_HOME/dcgan_lab`` (default ``~/.cache/dcgan_lab``);
+4. the dataset's canonical public source, downloaded into the cache with a checksum check
+   (skipped when ``download=False`` or ``DCGAN_LAB_OFFLINE=1``);
+5. the small real sample embedded in the package (``assets/sample.npz``), with a one-line notice.
+
+Where the data came from is printed (``verbose=True``) and is always available afterwards from
+:func:`last_source`; :func:`locate` tells where a data file would be read from without loading it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tarfile
+import urllib.error
+import urllib.request
+import warnings
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DATASETS",
+    "DatasetError",
+    "DatasetNotFound",
+    "Source",
+    "cache_dir",
+    "class_names",
+    "last_source",
+    "load",
+    "load_folder",
+    "locate",
+    "to_float",
+    "to_uint8",
+]
+
+ENV_DATA = "DCGAN_LAB_DATA"
+ENV_OFFLINE = "DCGAN_LAB_OFFLINE"
+SAMPLE_FILE = Path(__file__).resolve().parent / "assets" / "sample.npz"
+DOWNLOAD_TIMEOUT_S = 20.0
+
+
+class DatasetNotFound(FileNotFoundError):
+    """No data file was found in any of the places searched (the message lists them)."""
+
+
+class DatasetError(ValueError):
+    """A data file exists but cannot be used: corrupt, truncated, missing keys, wrong shape/dtype."""
+
+
+@dataclass(frozen=True)
+class _Spec:
+    files: tuple[str, ...]  # file names to look for in a data folder, in order of preference
+    splits: tuple[str, ...]
+    image_shape: tuple[int, int, int]  # H, W, C
+    classes: tuple[str, ...]
+
+
+DATASETS: dict[str, _Spec] = {
+    "mnist": _Spec(("mnist.npz",), ("train", "test"), (28, 28, 1), tuple("0123456789")),
+    "fashion_mnist": _Spec(
+        ("fashion_mnist.npz",),
+        ("train", "test"),
+        (28, 28, 1),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+         "Bag", "Ankle boot"),
+    ),
+    "cifar10": _Spec(
+        ("cifar10.npz", "cifar10_small.npz"),
+        ("train", "test"),
+        (32, 32, 3),
+        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    ),
+    "clothing64": _Spec(
+        ("clothing64.npz",),
+        ("train", "validation", "test"),
+        (64, 64, 3),
+        ("dress", "hat", "longsleeve", "outwear", "pants", "shirt", "shoes", "shorts", "skirt",
+         "t-shirt"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _Remote:
+    """One file of a canonical source: mirror URLs and the published checksum."""
+
+    filename: str
+    urls: tuple[str, ...]
+    sha256: str | None = None
+    md5: str | None = None
+
+
+_KERAS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+_ZALANDO = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+
+# Canonical public sources. Hashes are the published ones, never computed here:
+# - mnist.npz: the sha256 Keras pins in keras/datasets/mnist.py.
+# - Fashion-MNIST: the MD5s in the zalandoresearch/fashion-mnist README (no sha256 is published
+#   upstream, so none is used). Keras hosts copies of the same four files; both locations are
+#   tried and both must match the README MD5s.
+# - CIFAR-10: the MD5 on https://www.cs.toronto.edu/~kriz/cifar.html for the binary version
+#   (the authors publish no sha256). The binary format is decoded directly; no pickle is read.
+SOURCES: dict[str, tuple[_Remote, ...]] = {
+    "mnist": (
+        _Remote("mnist.npz", (_KERAS + "mnist.npz",),
+                sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"),
+    ),
+    "fashion_mnist": tuple(
+        _Remote(f, (_KERAS + f, _ZALANDO + f), md5=m)
+        for f, m in (
+            ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+            ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+            ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+        )
+    ),
+    "cifar10": (
+        _Remote("cifar-10-binary.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
+                md5="c32a1d4ab5d03f1284b67883e8d87530"),
+    ),
+}
+
+_NO_SOURCE_HINT = {
+    "clothing64": (
+        "clothing64 has no canonical .npz online: copy clothing64.npz from the course's data "
+        "folder (shared/data) into a folder named by DCGAN_LAB_DATA, or build your own with "
+        "data.load_folder() on the clothing-dataset-small photos "
+        "(github.com/alexeygrigorev/clothing-dataset-small)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the last :func:`load` of a dataset came from (see :func:`last_source`)."""
+
+    name: str
+    split: str
+    origin: str  # "path" | "env" | "cache" | "download" | "sample"
+    file: Path
+    count: int
+    image_shape: tuple[int, int, int]
+    note: str = ""
+
+    def __str__(self) -> str:
+        h, w, c = self.image_shape
+        s = f"{self.name}/{self.split}: {self.count} images {h}x{w}x{c} from {self.file}"
+        return f"{s} ({self.note})" if self.note else s
+
+
+_LAST: dict[str, Source] = {}
+
+
+def last_source(name: str | None = None) -> Source | None:
+    """The :class:`Source` of the most recent :func:`load` of ``name`` (or of any dataset)."""
+    if name is None:
+        return next(reversed(_LAST.values()), None)
+    _check_name(name)
+    return _LAST.get(name)
+
+
+def class_names(name: str) -> list[str]:
+    """Class names of a dataset, in label-id order."""
+    return list(_check_name(name).classes)
+
+
+def cache_dir() -> Path:
+    """The user cache folder: ``$XDG_CACHE_HOME/dcgan_lab`` or ``~/.cache/dcgan_lab``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "dcgan_lab"
+
+
+# --------------------------------------------------------------------------------------------
+# lookup
+
+
+def _check_name(name: str, split: str | None = None) -> _Spec:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+    spec = DATASETS[name]
+    if split is not None and split not in spec.splits:
+        raise ValueError(
+            f"unknown split {split!r} for {name!r}; known splits: {', '.join(spec.splits)}"
+        )
+    return spec
+
+
+def _in_folder(folder: Path, spec: _Spec) -> Path | None:
+    for fname in spec.files:
+        if (folder / fname).is_file():
+            return folder / fname
+    return None
+
+
+def _offline() -> bool:
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _local(name: str, path: str | os.PathLike | None, searched: list[str]) -> tuple[Path, str] | None:
+    """Search path -> $DCGAN_LAB_DATA -> cache; record each place in ``searched``."""
+    spec = DATASETS[name]
+    want = " or ".join(spec.files)
+    if path is not None:
+        p = Path(path).expanduser()
+        if p.is_file():
+            return p, "path"
+        if p.is_dir():
+            hit = _in_folder(p, spec)
+            if hit:
+                return hit, "path"
+            searched.append(f"path={p} (no {want} in this folder)")
+        else:
+            searched.append(f"path={p} (does not exist)")
+        raise DatasetNotFound(_not_found_message(name, searched, explicit=True))
+    env = os.environ.get(ENV_DATA)
+    if env:
+        folder = Path(env).expanduser()
+        hit = _in_folder(folder, spec) if folder.is_dir() else None
+        if hit:
+            return hit, "env"
+        why = f"no {want}" if folder.is_dir() else "folder does not exist"
+        searched.append(f"${ENV_DATA}={folder} ({why})")
+    else:
+        searched.append(f"${ENV_DATA} (not set)")
+    cache = cache_dir()
+    hit = _in_folder(cache, spec) if cache.is_dir() else None
+    if hit:
+        return hit, "cache"
+    searched.append(f"cache {cache} (no {want})")
+    return None
+
+
+def locate(name: str, path: str | os.PathLike | None = None) -> Path | None:
+    """The data file :func:`load` would read for ``name`` (no download, no sample), or None."""
+    _check_name(name)
+    try:
+        hit = _local(name, path, [])
+    except DatasetNotFound:
+        return None
+    return hit[0] if hit else None
+
+
+def _not_found_message(name: str, searched: list[str], explicit: bool = False) -> str:
+    spec = DATASETS[name]
+    lines = [f"dataset {name!r} not found. Searched:"] + [f"  - {s}" for s in searched]
+    if explicit:
+        lines.append(f"Fix: point path= at {' or '.join(spec.files)} or a folder holding it.")
+    else:
+        lines.append(
+            f"Fix: set {ENV_DATA} to a folder holding {' or '.join(spec.files)}, pass path=..., "
+            + ("or run once with network access to download it into the cache."
+               if name in SOURCES else _NO_SOURCE_HINT.get(name, ""))
+        )
+    return "\n".join(lines)
+
+
+def load(
+    name: str,
+    split: str = "train",
+    path: str | os.PathLike | None = None,
+    *,
+    download: bool = True,
+    allow_sample: bool = True,
+    verbose: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load ``split`` of dataset ``name`` as ``(images uint8 NHWC, labels uint8)``.
+
+    Names: ``mnist``, ``fashion_mnist``, ``cifar10``, ``clothing64``. Splits: ``train``/``test``
+    (``clothing64`` also ``validation``). See the module docstring for the search order.
+    Raises :class:`DatasetNotFound` when nothing is found and the sample is not allowed,
+    :class:`DatasetError` when a file is unusable, ``ValueError`` for an unknown name or split.
+    """
+    spec = _check_name(name, split)
+    searched: list[str] = []
+    hit = _local(name, path, searched)
+    if hit is None:
+        if not download:
+            searched.append("download (skipped: download=False)")
+        elif _offline():
+            searched.append(f"download (skipped: {ENV_OFFLINE}=1)")
+        elif name not in SOURCES:
+            searched.append(f"download (none: {_NO_SOURCE_HINT[name]})")
+        else:
+            try:
+                hit = _fetch(name, verbose=verbose), "download"
+            except _DownloadFailed as exc:
+                warnings.warn(f"dcgan_lab: download of {name} failed: {exc}", stacklevel=2)
+                searched.append(f"download ({exc})")
+    if hit is not None:
+        file, origin = hit
+        x, y = _read(name, split, file)
+        note = ""
+        if name == "cifar10" and file.name == "cifar10_small.npz":
+            note = "the stratified 10,000/2,000 subset; add cifar10.npz beside it for the full set"
+        elif name == "cifar10" and file.name == "cifar10.npz" and origin != "path":
+            note = "the full set"
+        src = Source(name, split, origin, file, len(x), spec.image_shape, note)
+        _LAST[name] = src
+        if verbose:
+            print(src)
+        return x, y
+    if not allow_sample:
+        searched.append("embedded sample (not allowed: allow_sample=False)")
+        raise DatasetNotFound(_not_found_message(name, searched))
+    x, y = _read_sample(name, split)
+    h, w, c = spec.image_shape
+    if name in SOURCES:
+        how = f"set {ENV_DATA} to a folder with {spec.files[0]}, or run online to download it"
+        if _offline() or not download:
+            how += f" ({'unset ' + ENV_OFFLINE if _offline() else 'download=True'})"
+    else:
+        how = (f"set {ENV_DATA} to a folder with {spec.files[0]} (from the course's data folder) "
+               "or build your own with data.load_folder()")
+    src = Source(name, split, "sample", SAMPLE_FILE, len(x), spec.image_shape, "embedded sample")
+    _LAST[name] = src
+    msg = (f"dcgan_lab: {name}/{split}: using the small embedded SAMPLE ({len(x)} images "
+           f"{h}x{w}x{c}), not the full data set. For the full set, {how}.")
+    if verbose:
+        print(msg)
+    else:
+        warnings.warn(msg, stacklevel=2)
+    return x, y
+
+
+# --------------------------------------------------------------------------------------------
+# reading and checking .npz files
+
+
+def _open_npz(file: Path):
+    try:
+        return np.load(file, allow_pickle=False)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise DatasetError(
+            f"{file}: not a readable .npz archive (truncated or corrupt: {exc}). "
+            "Delete it and fetch it again."
+        ) from exc
+
+
+def _get(f, file: Path, key: str) -> np.ndarray:
+    if key not in f.files:
+        raise DatasetError(
+            f"{file}: missing key {key!r} (found {', '.join(f.files) or 'no arrays'}). "
+            "Is this the right file?"
+        )
+    try:
+        return f[key]
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise DatasetError(f"{file}: array {key!r} holds Python objects; only plain "
+                               "numeric arrays are allowed (allow_pickle=False)") from exc
+        raise DatasetError(f"{file}: array {key!r} is corrupt or truncated ({exc})") from exc
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+        raise DatasetError(f"{file}: array {key!r} is corrupt or truncated ({exc}). "
+                           "Delete the file and fetch it again.") from exc
+
+
+def _check_xy(x: np.ndarray, y: np.ndarray, spec: _Spec, file: Path, xkey: str, ykey: str):
+    h, w, c = spec.image_shape
+    if x.dtype != np.uint8:
+        raise DatasetError(f"{file}: {xkey} has dtype {x.dtype}, expected uint8 (0..255)")
+    ok = (x.ndim == 4 and x.shape[1:] == (h, w, c)) or (c == 1 and x.ndim == 3 and x.shape[1:] == (h, w))
+    if not ok:
+        want = f"(N, {h}, {w})" if c == 1 else f"(N, {h}, {w}, {c})"
+        raise DatasetError(f"{file}: {xkey} has shape {x.shape}, expected {want}")
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise DatasetError(f"{file}: {ykey} has shape {y.shape} and dtype {y.dtype}, "
+                           "expected 1-D integer labels")
+    if len(y) != len(x):
+        raise DatasetError(f"{file}: {xkey} has {len(x)} rows but {ykey} has {len(y)}")
+    if len(y) and (y.min() < 0 or y.max() >= len(spec.classes)):
+        raise DatasetError(f"{file}: {ykey} has labels outside 0..{len(spec.classes) - 1}")
+    return x.reshape(len(x), h, w, c), y.astype(np.uint8, copy=False)
+
+
+def _read(name: str, split: str, file: Path) -> tuple[np.ndarray, np.ndarray]:
+    spec = DATASETS[name]
+    with _open_npz(file) as f:
+        if name == "clothing64":
+            x, y, s = _get(f, file, "x"), _get(f, file, "y"), _get(f, file, "split")
+            if s.shape != y.shape:
+                raise DatasetError(f"{file}: split has shape {s.shape}, expected {y.shape}")
+            x, y = _check_xy(x, y, spec, file, "x", "y")
+            keep = s == spec.splits.index(split)
+            return x[keep], y[keep]
+        xk, yk = f"x_{split}", f"y_{split}"
+        return _check_xy(_get(f, file, xk), _get(f, file, yk), spec, file, xk, yk)
+
+
+def _read_sample(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    if not SAMPLE_FILE.is_file():
+        raise DatasetNotFound(f"the embedded sample {SAMPLE_FILE} is missing from the install; "
+                              f"reinstall dcgan-lab or set {ENV_DATA}")
+    with _open_npz(SAMPLE_FILE) as f:
+        xk, yk = f"{name}_x_{split}", f"{name}_y_{split}"
+        return _check_xy(_get(f, SAMPLE_FILE, xk), _get(f, SAMPLE_FILE, yk), DATASETS[name],
+                         SAMPLE_FILE, xk, yk)
+
+
+# --------------------------------------------------------------------------------------------
+# downloading
+
+
+class _DownloadFailed(Exception):
+    pass
+
+
+def _download(remote: _Remote, dest: Path, verbose: bool) -> Path:
+    """Fetch ``remote`` into ``dest`` (trying each mirror), verifying its checksum.
+
+    A file that fails its checksum is deleted and never used. Raises :class:`_DownloadFailed`
+    naming every URL tried and why it failed.
+    """
+    from tqdm import tqdm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    errors = []
+    for url in remote.urls:
+        algo, expected = ("sha256", remote.sha256) if remote.sha256 else ("md5", remote.md5)
+        h = hashlib.new(algo) if expected else None
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r, open(tmp, "wb") as out:
+                total = int(r.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=remote.filename,
+                          disable=not verbose, leave=False) as bar:
+                    while chunk := r.read(1 << 20):
+                        out.write(chunk)
+                        if h:
+                            h.update(chunk)
+                        bar.update(len(chunk))
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            tmp.unlink(missing_ok=True)
+            errors.append(f"{url}: {exc}")
+            continue
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if h is not None and h.hexdigest() != expected:
+            tmp.unlink(missing_ok=True)
+            errors.append(f"{url}: {algo} checksum mismatch (expected {expected}, got "
+                          f"{h.hexdigest()}); the downloaded file was deleted")
+            continue
+        os.replace(tmp, dest)
+        return dest
+    raise _DownloadFailed("; ".join(errors))
+
+
+def _save_npz(dest: Path, **arrays: np.ndarray) -> None:
+    tmp = dest.with_name(dest.stem + ".part.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, dest)
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    """Decode an idx(.gz) file (the MNIST format): big-endian header, then uint8 data."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    got = int.from_bytes(raw[:4], "big")
+    if got != magic:
+        raise _DownloadFailed(f"{path}: not an idx file (magic {got}, expected {magic})")
+    ndim = magic & 0xFF
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise _DownloadFailed(f"{path}: truncated idx file ({data.size} bytes for {dims})")
+    return data.reshape(dims)
+
+
+def _read_cifar_tar(path: Path) -> dict[str, np.ndarray]:
+    """Decode the CIFAR-10 binary tarball: records of 1 label byte + 3072 bytes (R, G, B planes)."""
+    names = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
+    out: dict[str, np.ndarray] = {}
+    with tarfile.open(path, "r:gz") as tar:
+        members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+        for split, files in names.items():
+            xs, ys = [], []
+            for fname in files:
+                if fname not in members:
+                    raise _DownloadFailed(f"{path}: {fname} missing from the archive")
+                raw = np.frombuffer(tar.extractfile(members[fname]).read(), np.uint8)
+                if raw.size % 3073:
+                    raise _DownloadFailed(f"{path}: {fname} is not a whole number of records")
+                rec = raw.reshape(-1, 3073)
+                ys.append(rec[:, 0])
+                xs.append(rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            out[f"x_{split}"] = np.ascontiguousarray(np.concatenate(xs))
+            out[f"y_{split}"] = np.concatenate(ys)
+    return out
+
+
+def _fetch(name: str, verbose: bool) -> Path:
+    """Download ``name`` from its canonical source into the cache; return the cached .npz."""
+    cache = cache_dir()
+    work = cache / "downloads"
+    remotes = SOURCES[name]
+    if verbose:
+        print(f"dcgan_lab: downloading {name} into {cache} ...")
+    if name == "mnist":
+        path = _download(remotes[0], cache / "mnist.npz", verbose)
+        try:
+            _read(name, "train", path)
+        except DatasetError as exc:
+            path.unlink(missing_ok=True)
+            raise _DownloadFailed(f"downloaded file is unusable ({exc}); it was deleted") from exc
+        return path
+    files = [_download(r, work / r.filename, verbose) for r in remotes]
+    try:
+        if name == "fashion_mnist":
+            tri, trl, tei, tel = files
+            arrays = {"x_train": _read_idx(tri, 2051), "y_train": _read_idx(trl, 2049),
+                      "x_test": _read_idx(tei, 2051), "y_test": _read_idx(tel, 2049)}
+        else:
+            arrays = _read_cifar_tar(files[0])
+    except (OSError, EOFError, tarfile.TarError, ValueError) as exc:
+        raise _DownloadFailed(f"could not decode the download ({exc})") from exc
+    finally:
+        for f in files:
+            f.unlink(missing_ok=True)
+    dest = cache / DATASETS[name].files[0]
+    _save_npz(dest, **arrays)
+    return dest
+
+
+# --------------------------------------------------------------------------------------------
+# photo folders and value ranges
+
+_IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+def _square(img, size: int):
+    from PIL import Image, ImageOps
+
+    img = ImageOps.exif_transpose(img)
+    img = img.convert("RGB")
+    w, h = img.size
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    img = img.crop((left, top, left + s, top + s))
+    return img.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def load_folder(path: str | os.PathLike, size: int = 64, *, verbose: bool = True) -> np.ndarray:
+    """Load every photo under ``path`` (recursively) as uint8 ``(N, size, size, 3)``.
+
+    Each image gets its EXIF orientation, a centre crop to a square on its short side and a
+    LANCZOS resize to ``size`` x ``size`` RGB (the processing used for ``clothing64``). Files
+    that are not readable images are skipped with one warning that counts and names them;
+    hidden files (names starting with ".") are ignored. Files are read in sorted path order.
+    """
+    from PIL import Image
+
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DatasetNotFound(f"load_folder: {root} is not an existing folder; pass the folder "
+                              "that holds your photos")
+    if size < 1:
+        raise ValueError(f"load_folder: size must be >= 1, got {size}")
+    files = sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    from tqdm import tqdm
+
+    images, bad = [], []
+    for p in tqdm(files, desc=f"images in {root.name}", unit="file",
+                  disable=not verbose or len(files) < 500):
+        try:
+            with Image.open(p) as im:
+                im.load()
+                images.append(np.asarray(_square(im, size), dtype=np.uint8))
+        except Exception:  # noqa: BLE001 - any unreadable file is skipped and reported
+            bad.append(p)
+    if bad:
+        names = ", ".join(str(b.relative_to(root)) for b in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        warnings.warn(f"load_folder: skipped {len(bad)} of {len(files)} files in {root} that are "
+                      f"not readable images: {names}{more}", stacklevel=2)
+    if not images:
+        raise DatasetError(f"load_folder: no usable images in {root} ({len(files)} files, "
+                           f"{len(bad)} unreadable); expected photos such as "
+                           f"{', '.join(sorted(_IMAGE_EXT)[:4])}")
+    return np.stack(images)
+
+
+def _as_numpy(x) -> np.ndarray:
+    """numpy view of a numpy array, torch tensor or TF tensor (framework imported by nobody)."""
+    if hasattr(x, "detach"):  # torch
+        x = x.detach().cpu().numpy()
+    elif hasattr(x, "numpy") and not isinstance(x, np.ndarray):  # tf / keras
+        x = x.numpy()
+    return np.asarray(x)
+
+
+def to_float(images) -> np.ndarray:
+    """uint8 images (0..255) -> float32 in [-1, 1] (x / 127.5 - 1)."""
+    x = _as_numpy(images)
+    if x.dtype != np.uint8:
+        raise TypeError(f"to_float expects uint8 images (0..255), got {x.dtype}; float images "
+                        "are probably already scaled (use them as they are, or to_uint8 first)")
+    return x.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def to_uint8(images) -> np.ndarray:
+    """Float images in [-1, 1] -> uint8 (clipped, rounded). Inverse of :func:`to_float`."""
+    x = _as_numpy(images)
+    if x.dtype == np.uint8:
+        return x
+    x = np.clip((x.astype(np.float32) + 1.0) * 127.5, 0, 255)
+    return np.rint(x).astype(np.uint8)
+

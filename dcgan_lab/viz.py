@@ -1,0 +1,274 @@
+"""Image grids, PNG/GIF output and training curves (numpy + Pillow; matplotlib imported lazily).
+
+Every function accepts images as numpy arrays, torch tensors or TF tensors, uint8 (0..255) or
+float in [-1, 1], channels-last (NHWC, Keras) or channels-first (NCHW, PyTorch), grayscale or RGB.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import _as_numpy, to_uint8
+
+__all__ = ["compare_grids", "make_grid", "plot_losses", "save_gif", "save_png", "show_grid"]
+
+
+def _to_nhwc_uint8(images, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """Normalise a batch (or one image) to uint8 (N, H, W, C) with C in (1, 3)."""
+    x = _as_numpy(images)
+    if x.ndim == 2:  # one grayscale image
+        x = x[None, :, :, None]
+    elif x.ndim == 3:
+        # (H, W, C) single image when the last axis looks like channels, else an (N, H, W) batch.
+        x = x[None] if x.shape[-1] in (1, 3) else x[..., None]
+    elif x.ndim == 4:
+        if x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3):
+            x = x.transpose(0, 2, 3, 1)
+    else:
+        raise ValueError(f"expected images of shape (N, H, W, C), (N, C, H, W), (N, H, W) or "
+                         f"(H, W[, C]); got {x.shape}")
+    if x.shape[-1] not in (1, 3):
+        raise ValueError(f"expected 1 (grayscale) or 3 (RGB) channels, got shape {x.shape}")
+    if x.dtype != np.uint8:
+        if np.issubdtype(x.dtype, np.integer) or x.dtype == bool:
+            raise TypeError(f"integer images must be uint8 (0..255), got {x.dtype}")
+        lo, hi = value_range
+        x = to_uint8((x.astype(np.float32) - lo) / (hi - lo) * 2.0 - 1.0)
+    return x
+
+
+def make_grid(
+    images,
+    nrow: int = 8,
+    padding: int = 2,
+    pad_value: int = 255,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+) -> np.ndarray:
+    """Tile a batch into one uint8 image ``(H, W, C)`` with ``nrow`` images per row.
+
+    Like ``torchvision.utils.make_grid``: ``padding`` pixels of grey level ``pad_value``
+    (0 black .. 255 white) around and between the tiles. Float images are mapped from
+    ``value_range`` (default [-1, 1]) to 0..255. Grayscale grids have C = 1.
+    """
+    x = _to_nhwc_uint8(images, value_range)
+    n, h, w, c = x.shape
+    if n == 0:
+        raise ValueError("make_grid: got an empty batch")
+    cols = max(1, min(int(nrow), n))
+    rows = math.ceil(n / cols)
+    p = int(padding)
+    grid = np.full((rows * (h + p) + p, cols * (w + p) + p, c), int(pad_value), dtype=np.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        top, left = p + r * (h + p), p + k * (w + p)
+        grid[top: top + h, left: left + w] = x[i]
+    return grid
+
+
+def _pil(grid: np.ndarray):
+    from PIL import Image
+
+    return Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+
+
+def _as_grid(images_or_grid, nrow: int) -> np.ndarray:
+    x = _as_numpy(images_or_grid)
+    if x.ndim == 2 or (x.ndim == 3 and x.shape[-1] in (1, 3)):
+        return _to_nhwc_uint8(x)[0]  # already one image / a finished grid
+    return make_grid(x, nrow=nrow)
+
+
+def save_png(images_or_grid, path: str | os.PathLike, nrow: int = 8) -> Path:
+    """Save a batch (tiled with :func:`make_grid`) or one finished image/grid as a PNG."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _pil(_as_grid(images_or_grid, nrow)).save(out, format="PNG")
+    return out
+
+
+def save_gif(
+    frames_or_png_paths: Sequence[Any],
+    path: str | os.PathLike,
+    duration: int = 300,
+    loop: int = 0,
+    nrow: int = 8,
+) -> Path:
+    """Write an animated GIF from frames (grids or batches) or from PNG files (e.g. one per epoch).
+
+    ``duration`` is milliseconds per frame; ``loop=0`` loops forever. Pillow merges consecutive
+    identical frames into one longer frame.
+    """
+    from PIL import Image
+
+    frames = []
+    for f in frames_or_png_paths:
+        if isinstance(f, (str, os.PathLike)):
+            with Image.open(f) as im:
+                frames.append(im.convert("RGB"))
+        else:
+            frames.append(_pil(_as_grid(f, nrow)).convert("RGB"))
+    if not frames:
+        raise ValueError("save_gif: no frames given")
+    size = frames[0].size
+    frames = [f if f.size == size else f.resize(size) for f in frames]
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=int(duration), loop=int(loop))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# training curves
+
+_LABELS = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))"}
+_X_KEYS = ("step", "iteration", "epoch")
+
+
+def _columns(history) -> dict[str, list]:
+    """dict of lists / object with .columns() / DataFrame / list of dict rows -> dict of lists."""
+    cols = getattr(history, "columns", None)
+    if callable(cols):
+        out = cols()
+        if isinstance(out, Mapping):
+            return {k: list(v) for k, v in out.items()}
+        return {k: list(history[k]) for k in out}
+    if cols is not None and hasattr(history, "__getitem__"):  # pandas DataFrame
+        return {str(k): list(history[k]) for k in cols}
+    if isinstance(history, Mapping):
+        return {k: list(v) for k, v in history.items()}
+    rows = getattr(history, "rows", history)
+    rows = list(rows)
+    if rows and isinstance(rows[0], Mapping):
+        keys: list[str] = []
+        for r in rows:
+            keys += [k for k in r if k not in keys]
+        return {k: [r.get(k, math.nan) for r in rows] for k in keys}
+    raise TypeError("plot_losses expects a dict of lists, a list of dict rows, or an object with "
+                    f".columns(); got {type(history).__name__}")
+
+
+def _numeric(v: list) -> np.ndarray | None:
+    try:
+        a = np.asarray([math.nan if x is None else x for x in v], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return a if a.ndim == 1 else None
+
+
+def _ema(a: np.ndarray, alpha: float) -> np.ndarray:
+    if alpha <= 0:
+        return a
+    out, acc = np.empty_like(a), math.nan
+    for i, v in enumerate(a):
+        acc = v if math.isnan(acc) else (acc if math.isnan(v) else alpha * acc + (1 - alpha) * v)
+        out[i] = acc
+    return out
+
+
+def plot_losses(history, ax=None, smooth: float = 0.0):
+    """Plot GAN training curves; return the matplotlib Figure.
+
+    ``history``: a dict of lists, an object with ``.columns()``, a DataFrame, or a list of dict
+    rows. Keys starting with ``loss`` (``loss_d``, ``loss_g``) go on the loss panel; keys starting
+    with ``d_`` (``d_real`` = D(x), ``d_fake`` = D(G(z))) on a second panel with a 0.5 reference
+    line. The x axis is ``step`` (or ``iteration``/``epoch``) if present, else the row index.
+    ``ax``: one Axes (everything there, D outputs on a twin axis) or two Axes. ``smooth`` in
+    [0, 1) is an exponential moving-average factor (0 = raw values).
+    """
+    import matplotlib.pyplot as plt
+
+    cols = _columns(history)
+    xkey = next((k for k in _X_KEYS if k in cols), None)
+    series = {k: a for k, v in cols.items() if k != xkey and (a := _numeric(v)) is not None}
+    n = max((len(a) for a in series.values()), default=0)
+    x = _numeric(cols[xkey]) if xkey else np.arange(n)
+    losses = {k: a for k, a in series.items() if k.startswith("loss")}
+    dvals = {k: a for k, a in series.items() if k.startswith("d_")}
+    if not losses and not dvals:
+        raise ValueError(f"plot_losses: no loss_* or d_* columns in {sorted(cols)}")
+
+    twin = False
+    if ax is None:
+        panels = int(bool(losses)) + int(bool(dvals))
+        fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.6), squeeze=False)
+        axes = list(axes[0])
+        ax_l = axes[0] if losses else None
+        ax_d = axes[-1] if dvals else None
+    elif isinstance(ax, (Sequence, np.ndarray)):
+        ax_l, ax_d = list(ax)[:2]
+        fig = ax_l.figure
+    else:
+        fig, ax_l = ax.figure, ax
+        twin = bool(dvals and losses)
+        ax_d = ax.twinx() if twin else ax
+
+    if losses and ax_l is not None:
+        for k, a in losses.items():
+            ax_l.plot(x[: len(a)], _ema(a, smooth), label=_LABELS.get(k, k))
+        ax_l.set_xlabel(xkey or "row")
+        ax_l.set_ylabel("loss")
+        ax_l.set_title("losses")
+        ax_l.legend(loc="best")
+    if dvals and ax_d is not None:
+        style = "--" if twin else "-"
+        for k, a in dvals.items():
+            ax_d.plot(x[: len(a)], _ema(a, smooth), style, label=_LABELS.get(k, k))
+        ax_d.axhline(0.5, color="grey", lw=0.8, ls=":", label="0.5")
+        ax_d.set_ylim(-0.02, 1.02)
+        ax_d.set_ylabel("D output")
+        if not twin:
+            ax_d.set_xlabel(xkey or "row")
+            ax_d.set_title("D(x) and D(G(z))")
+        ax_d.legend(loc="best")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# notebook display
+
+
+def _imshow(ax, grid: np.ndarray, title: str | None) -> None:
+    if grid.shape[-1] == 1:
+        ax.imshow(grid[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    else:
+        ax.imshow(grid, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for s in ax.spines.values():
+        s.set_visible(False)
+    if title:
+        ax.set_title(title)
+
+
+def show_grid(images, title: str | None = None, nrow: int = 8, scale: float = 1.0):
+    """Show a batch as one grid in a matplotlib Figure (no ticks); return the Figure."""
+    import matplotlib.pyplot as plt
+
+    grid = make_grid(images, nrow=nrow)
+    h, w = grid.shape[:2]
+    inches = scale * max(2.5, min(8.0, w / 40))
+    fig, ax = plt.subplots(figsize=(inches, inches * h / w + (0.4 if title else 0)))
+    _imshow(ax, grid, title)
+    fig.tight_layout()
+    return fig
+
+
+def compare_grids(real, fake, titles: tuple[str, str] = ("real", "generated"), nrow: int = 8):
+    """Real and generated batches side by side (two panels); return the Figure."""
+    import matplotlib.pyplot as plt
+
+    grids = [make_grid(real, nrow=nrow), make_grid(fake, nrow=nrow)]
+    aspect = max(g.shape[0] / g.shape[1] for g in grids)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5 * aspect + 0.5))
+    for ax, g, t in zip(axes, grids, titles, strict=True):
+        _imshow(ax, g, t)
+    fig.tight_layout()
+    return fig

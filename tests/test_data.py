@@ -1,0 +1,438 @@
+"""dcgan_lab.data (lookup, checks, downloads, sample, photo folders) and the framework adapters."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+import warnings
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcgan_lab import data
+
+SHARED = Path(os.environ.get("DCGAN_LAB_DATA", ""))
+needs_shared = pytest.mark.skipif(not (SHARED / "mnist.npz").is_file(),
+                                  reason="shared data folder (DCGAN_LAB_DATA) not available")
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No data folder, an empty cache in tmp, downloads allowed (tests patch the sources)."""
+    monkeypatch.delenv("DCGAN_LAB_DATA", raising=False)
+    monkeypatch.delenv("DCGAN_LAB_OFFLINE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return tmp_path
+
+
+def fake_mnist(path: Path, n: int = 10, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path,
+        x_train=rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, n).astype(np.uint8),
+        x_test=rng.integers(0, 256, (3, 28, 28), dtype=np.uint8),
+        y_test=np.arange(3, dtype=np.uint8),
+    )
+    return path
+
+
+def fake_cifar(path: Path, n: int) -> Path:
+    np.savez_compressed(path, x_train=np.zeros((n, 32, 32, 3), np.uint8), y_train=np.zeros(n, np.uint8),
+                        x_test=np.zeros((2, 32, 32, 3), np.uint8), y_test=np.zeros(2, np.uint8))
+    return path
+
+
+# ------------------------------------------------------------------------------- real files
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    "name, split, n, shape",
+    [
+        ("mnist", "train", 60000, (28, 28, 1)),
+        ("mnist", "test", 10000, (28, 28, 1)),
+        ("fashion_mnist", "train", 60000, (28, 28, 1)),
+        ("fashion_mnist", "test", 10000, (28, 28, 1)),
+        ("cifar10", "train", 10000, (32, 32, 3)),
+        ("cifar10", "test", 2000, (32, 32, 3)),
+        ("clothing64", "train", 3068, (64, 64, 3)),
+        ("clothing64", "validation", 341, (64, 64, 3)),
+        ("clothing64", "test", 372, (64, 64, 3)),
+    ],
+)
+def test_real_files(name, split, n, shape, capsys):
+    x, y = data.load(name, split)
+    assert x.shape == (n, *shape) and x.dtype == np.uint8
+    assert y.shape == (n,) and y.dtype == np.uint8
+    assert set(np.unique(y)) == set(range(10))
+    src = data.last_source(name)
+    assert src.origin == "env" and src.count == n and src.file.parent == SHARED
+    out = capsys.readouterr().out
+    assert f"{name}/{split}: {n} images {shape[0]}x{shape[1]}x{shape[2]} from {src.file}" in out
+
+
+@needs_shared
+def test_known_facts_of_real_data():
+    _, y = data.load("mnist", "train", verbose=False)
+    assert list(y[:5]) == [5, 0, 4, 1, 9]
+    assert np.bincount(y).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    _, y = data.load("fashion_mnist", verbose=False)
+    assert list(y[:4]) == [9, 0, 0, 3]
+    assert data.class_names("clothing64")[9] == "t-shirt"
+
+
+@needs_shared
+def test_cifar10_uses_small_file_and_says_so(capsys):
+    data.load("cifar10", "test")
+    out = capsys.readouterr().out
+    assert "cifar10_small.npz" in out and "subset" in out
+    assert data.last_source("cifar10").file.name == "cifar10_small.npz"
+
+
+def test_cifar10_prefers_full_file(tmp_path, capsys):
+    fake_cifar(tmp_path / "cifar10_small.npz", 4)
+    fake_cifar(tmp_path / "cifar10.npz", 6)
+    x, _ = data.load("cifar10", path=tmp_path)
+    assert len(x) == 6 and data.last_source("cifar10").file.name == "cifar10.npz"
+    assert "cifar10.npz" in capsys.readouterr().out
+    assert data.locate("cifar10", tmp_path) == tmp_path / "cifar10.npz"
+
+
+# ------------------------------------------------------------------------------- search order
+
+
+def test_search_order_path_env_cache(isolated, monkeypatch):
+    folder_path = fake_mnist(isolated / "a" / "mnist.npz", n=10).parent
+    folder_env = fake_mnist(isolated / "b" / "mnist.npz", n=8).parent
+    fake_mnist(data.cache_dir() / "mnist.npz", n=7)
+    kw = dict(verbose=False, allow_sample=False)
+
+    assert len(data.load("mnist", **kw)[0]) == 7
+    assert data.last_source("mnist").origin == "cache"
+    monkeypatch.setenv("DCGAN_LAB_DATA", str(folder_env))
+    assert len(data.load("mnist", **kw)[0]) == 8
+    assert data.last_source("mnist").origin == "env"
+    assert len(data.load("mnist", path=folder_path, **kw)[0]) == 10  # folder
+    assert len(data.load("mnist", path=folder_path / "mnist.npz", **kw)[0]) == 10  # file
+    assert data.last_source("mnist").origin == "path"
+    x, y = data.load("mnist", "test", path=folder_path, **kw)
+    assert x.shape == (3, 28, 28, 1) and list(y) == [0, 1, 2]
+
+
+def test_explicit_path_is_authoritative(isolated):
+    fake_mnist(data.cache_dir() / "mnist.npz")
+    with pytest.raises(data.DatasetNotFound, match="does not exist") as e:
+        data.load("mnist", path=isolated / "nowhere", verbose=False)
+    assert str(isolated / "nowhere") in str(e.value)
+    with pytest.raises(data.DatasetNotFound, match="no mnist.npz"):
+        data.load("mnist", path=isolated, verbose=False)
+
+
+# ------------------------------------------------------------------------------- sample fallback
+
+
+def test_sample_fallback_when_nothing_else(isolated, monkeypatch, capsys):
+    monkeypatch.setenv("DCGAN_LAB_OFFLINE", "1")
+    x, y = data.load("mnist")
+    assert x.shape[1:] == (28, 28, 1) and 1000 <= len(x) <= 10000 and len(y) == len(x)
+    out = capsys.readouterr().out
+    assert "SAMPLE" in out and "DCGAN_LAB_DATA" in out and out.count("\n") == 1
+    assert data.last_source("mnist").origin == "sample"
+    for split in ("train", "validation", "test"):
+        xc, yc = data.load("clothing64", split)
+        assert xc.shape[1:] == (64, 64, 3) and len(xc) >= 20 and yc.dtype == np.uint8
+    xc, _ = data.load("cifar10", "test", download=False)
+    assert xc.shape[1:] == (32, 32, 3)
+    assert "load_folder" in capsys.readouterr().out  # clothing64's own hint
+    with pytest.warns(UserWarning, match="SAMPLE"):
+        data.load("fashion_mnist", "test", verbose=False)
+
+
+def test_sample_is_small_and_clean():
+    assert data.SAMPLE_FILE.stat().st_size <= 8 * 2**20
+    with np.load(data.SAMPLE_FILE, allow_pickle=False) as f:
+        for name, spec in data.DATASETS.items():
+            for split in spec.splits:
+                x = f[f"{name}_x_{split}"]
+                assert x.dtype == np.uint8 and len(x) == len(f[f"{name}_y_{split}"])
+
+
+def test_not_found_names_every_place(isolated, monkeypatch):
+    empty = isolated / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("DCGAN_LAB_DATA", str(empty))
+    monkeypatch.setenv("DCGAN_LAB_OFFLINE", "1")
+    with pytest.raises(data.DatasetNotFound) as e:
+        data.load("fashion_mnist", allow_sample=False)
+    msg = str(e.value)
+    assert isinstance(e.value, FileNotFoundError)
+    for part in (str(empty), str(data.cache_dir()), "DCGAN_LAB_DATA", "DCGAN_LAB_OFFLINE=1",
+                 "allow_sample=False", "fashion_mnist.npz"):
+        assert part in msg
+    monkeypatch.delenv("DCGAN_LAB_OFFLINE")
+    with pytest.raises(data.DatasetNotFound, match="no canonical") as e:
+        data.load("clothing64", allow_sample=False)
+    assert "load_folder" in str(e.value)
+
+
+def test_unknown_name_or_split():
+    with pytest.raises(ValueError, match="mnist, fashion_mnist, cifar10, clothing64"):
+        data.load("celeba")
+    with pytest.raises(ValueError, match="train, validation, test"):
+        data.load("clothing64", "val")
+
+
+# ------------------------------------------------------------------------------- bad files
+
+
+def test_bad_files_raise_dataset_error(tmp_path):
+    good = fake_mnist(tmp_path / "good" / "mnist.npz")
+    cases = {}
+    trunc = tmp_path / "trunc" / "mnist.npz"
+    trunc.parent.mkdir()
+    trunc.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    cases[trunc] = "truncated"
+    x, y = np.zeros((4, 28, 28), np.uint8), np.zeros(4, np.uint8)
+    for sub, arrays, fault in [
+        ("keys", dict(images=x, labels=y), "missing key 'x_train'"),
+        ("shape", dict(x_train=np.zeros((4, 32, 32), np.uint8), y_train=y), r"shape \(4, 32, 32\)"),
+        ("dtype", dict(x_train=x.astype(np.float32), y_train=y), "dtype float32"),
+        ("rows", dict(x_train=x, y_train=y[:3]), "4 rows"),
+        ("object", dict(x_train=np.array([None, 1], dtype=object), y_train=y), "Python objects"),
+    ]:
+        f = tmp_path / sub / "mnist.npz"
+        f.parent.mkdir()
+        np.savez(f, **arrays)
+        cases[f] = fault
+    for f, fault in cases.items():
+        with pytest.raises(data.DatasetError, match=fault) as e:
+            data.load("mnist", path=f.parent, verbose=False)
+        assert str(f) in str(e.value) and isinstance(e.value, ValueError)
+
+
+# ------------------------------------------------------------------------------- downloads
+
+
+def _file_url(p: Path) -> str:
+    return p.resolve().as_uri()
+
+
+def test_checksum_failure_deletes_and_reports(isolated, monkeypatch):
+    src = fake_mnist(isolated / "remote" / "mnist.npz")
+    bad = data._Remote("mnist.npz", (_file_url(src),), sha256="0" * 64)
+    monkeypatch.setitem(data.SOURCES, "mnist", (bad,))
+    with pytest.warns(UserWarning, match="checksum mismatch"):
+        with pytest.raises(data.DatasetNotFound, match="checksum mismatch.*deleted"):
+            data.load("mnist", allow_sample=False, verbose=False)
+    cache = data.cache_dir()
+    assert not (cache / "mnist.npz").exists() and not (cache / "mnist.npz.part").exists()
+    # with the sample allowed, the bad download is still reported and never used
+    with pytest.warns(UserWarning, match="checksum mismatch"):
+        x, _ = data.load("mnist")
+    assert data.last_source("mnist").origin == "sample" and len(x) != 10
+
+
+def test_download_over_http_then_cache(isolated, monkeypatch, capsys):
+    served = isolated / "served"
+    src = fake_mnist(served / "mnist.npz", n=12)
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/mnist.npz"
+        monkeypatch.setitem(data.SOURCES, "mnist", (data._Remote("mnist.npz", (url,), sha256=sha),))
+        x, _ = data.load("mnist", allow_sample=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(x) == 12 and data.last_source("mnist").origin == "download"
+    assert (data.cache_dir() / "mnist.npz").is_file()
+    assert "downloading mnist" in capsys.readouterr().out
+    x2, _ = data.load("mnist", verbose=False, allow_sample=False)
+    assert data.last_source("mnist").origin == "cache" and np.array_equal(x, x2)
+
+
+def _idx_gz(path: Path, arr: np.ndarray) -> data._Remote:
+    magic = 2051 if arr.ndim == 3 else 2049
+    head = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(gzip.compress(head + arr.tobytes()))
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    missing = _file_url(path.parent / "missing.gz")  # a dead first mirror
+    return data._Remote(path.name, (missing, _file_url(path)), md5=md5)
+
+
+def test_fashion_download_decodes_idx(isolated, monkeypatch):
+    rng = np.random.default_rng(1)
+    remote = isolated / "remote"
+    remote.mkdir()
+    xtr, ytr = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), np.array([9, 0, 0, 3, 1], np.uint8)
+    xte, yte = rng.integers(0, 256, (2, 28, 28), dtype=np.uint8), np.array([2, 4], np.uint8)
+    remotes = tuple(_idx_gz(remote / f, a) for f, a in [
+        ("train-images-idx3-ubyte.gz", xtr), ("train-labels-idx1-ubyte.gz", ytr),
+        ("t10k-images-idx3-ubyte.gz", xte), ("t10k-labels-idx1-ubyte.gz", yte)])
+    monkeypatch.setitem(data.SOURCES, "fashion_mnist", remotes)
+    x, y = data.load("fashion_mnist", allow_sample=False, verbose=False)
+    assert np.array_equal(x[..., 0], xtr) and np.array_equal(y, ytr)
+    x, y = data.load("fashion_mnist", "test", allow_sample=False, verbose=False)
+    assert np.array_equal(x[..., 0], xte) and data.last_source("fashion_mnist").origin == "cache"
+    assert not any((data.cache_dir() / "downloads").glob("*.gz"))  # converted, then removed
+
+
+def test_cifar_download_decodes_binary(isolated, monkeypatch):
+    def batch(n, label):
+        rec = np.zeros((n, 3073), np.uint8)
+        rec[:, 0] = label
+        rec[:, 1:1025], rec[:, 1025:2049], rec[:, 2049:] = 10, 20, 30  # R, G, B planes
+        return rec.tobytes()
+
+    tgz = isolated / "cifar-10-binary.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        for name, payload in [(f"data_batch_{i}.bin", batch(2, i)) for i in range(1, 6)] + [
+                ("test_batch.bin", batch(3, 7))]:
+            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    md5 = hashlib.md5(tgz.read_bytes()).hexdigest()
+    monkeypatch.setitem(data.SOURCES, "cifar10", (data._Remote(tgz.name, (_file_url(tgz),), md5=md5),))
+    x, y = data.load("cifar10", allow_sample=False, verbose=False)
+    assert x.shape == (10, 32, 32, 3) and list(y) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert x[0, 5, 7].tolist() == [10, 20, 30]
+    assert (data.cache_dir() / "cifar10.npz").is_file()
+    x, y = data.load("cifar10", "test", allow_sample=False, verbose=False)
+    assert len(x) == 3 and set(y) == {7}
+
+
+# ------------------------------------------------------------------------------- load_folder
+
+
+def test_load_folder_skips_bad_files(tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    # 90x30: red | green | blue thirds -> the centre crop is all green
+    img = np.zeros((30, 90, 3), np.uint8)
+    img[:, :30, 0] = img[:, 30:60, 1] = img[:, 60:, 2] = 255
+    Image.fromarray(img).save(photos / "a.png")
+    Image.fromarray(np.full((50, 80), 128, np.uint8)).save(photos / "b.jpg", quality=95)  # gray
+    Image.fromarray(np.zeros((40, 40, 4), np.uint8)).save(photos / "sub" / "c.png")  # RGBA
+    (photos / "notes.txt").write_text("not an image")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    (photos / ".DS_Store").write_bytes(b"\0\1")
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        x = data.load_folder(photos, size=32)
+    msgs = [str(w.message) for w in rec]
+    assert len(msgs) == 1 and "skipped 2 of 5" in msgs[0]
+    assert "notes.txt" in msgs[0] and "broken.jpg" in msgs[0] and ".DS_Store" not in msgs[0]
+    assert x.shape == (3, 32, 32, 3) and x.dtype == np.uint8
+    assert x[0, :, :, 1].min() > 200 and x[0, :, :, [0, 2]].max() < 40  # a.png: centre crop
+    assert abs(int(x[1].mean()) - 128) <= 2  # gray jpeg -> RGB
+
+
+def test_load_folder_applies_exif_orientation(tmp_path):
+    img = np.zeros((20, 40, 3), np.uint8)  # stored wide: left half red, right half blue
+    img[:, :20, 0], img[:, 20:, 2] = 255, 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(img).save(tmp_path / "r.jpg", exif=exif, quality=95)
+    x = data.load_folder(tmp_path, size=16)
+    # displayed tall: red on top, blue at the bottom (without EXIF it would be red | blue)
+    assert x[0, 2, 2, 0] > 200 and x[0, 2, -3, 0] > 200 and x[0, -3, 2, 2] > 200
+
+
+def test_load_folder_errors(tmp_path):
+    with pytest.raises(data.DatasetNotFound, match="missing"):
+        data.load_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DatasetError, match="no usable images"):
+        data.load_folder(tmp_path / "empty")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.png").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="skipped 1 of 1"):
+        with pytest.raises(data.DatasetError, match="no usable images"):
+            data.load_folder(bad)
+
+
+# ------------------------------------------------------------------------------- value range
+
+
+def test_to_float_to_uint8_round_trip():
+    x = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+    f = data.to_float(x)
+    assert f.dtype == np.float32 and f.min() == -1.0 and f.max() == 1.0
+    assert np.array_equal(data.to_uint8(f), x)
+    assert data.to_uint8(np.array([-3.0, 0.0, 5.0])).tolist() == [0, 128, 255]
+    with pytest.raises(TypeError, match="uint8"):
+        data.to_float(f)
+
+
+def test_data_and_viz_import_no_framework():
+    code = ("import sys, dcgan_lab.data, dcgan_lab.viz; "
+            "bad = [m for m in ('torch', 'tensorflow', 'keras', 'matplotlib') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------------------- adapters
+
+
+def _images(n=40, c=1, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, 8, 8, c), dtype=np.uint8)
+
+
+def test_torch_dataloader():
+    torch = pytest.importorskip("torch")
+    from dcgan_lab import torch as lab_torch
+
+    x = _images(40, 3)
+    ds = lab_torch.ImageDataset(x)
+    item = ds[3]
+    assert item.shape == (3, 8, 8) and item.dtype == torch.float32
+    assert torch.allclose(item, torch.from_numpy(data.to_float(x[3])).permute(2, 0, 1))
+    dl = lab_torch.make_dataloader(x, batch_size=16, seed=1)
+    batches = list(dl)
+    assert len(batches) == 2 and batches[0].shape == (16, 3, 8, 8)
+    assert all(b.min() >= -1 and b.max() <= 1 for b in batches)
+    same = list(lab_torch.make_dataset(x, batch_size=16, seed=1))
+    other = list(lab_torch.make_dataloader(x, batch_size=16, seed=2))
+    assert all(torch.equal(a, b) for a, b in zip(batches, same, strict=True))
+    assert not torch.equal(batches[0], other[0])
+    assert len(list(lab_torch.make_dataloader(x, 16, drop_last=False))) == 3
+    xb, yb = next(iter(lab_torch.make_dataloader(x, 8, shuffle=False, labels=np.arange(40))))
+    assert yb.tolist() == list(range(8)) and xb.shape == (8, 3, 8, 8)
+    with pytest.raises(ValueError, match="batch_size"):
+        lab_torch.make_dataloader(x, batch_size=64)
+
+
+def test_keras_dataset():
+    pytest.importorskip("tensorflow")
+    from dcgan_lab import keras as lab_keras
+
+    x = _images(40, 1)
+    batches = [b.numpy() for b in lab_keras.make_dataset(x, batch_size=16, seed=1)]
+    assert len(batches) == 2 and batches[0].shape == (16, 8, 8, 1) and batches[0].dtype == np.float32
+    assert all(b.min() >= -1 and b.max() <= 1 for b in batches)
+    same = [b.numpy() for b in lab_keras.make_dataset(x, batch_size=16, seed=1, cache=False)]
+    other = [b.numpy() for b in lab_keras.make_dataset(x, batch_size=16, seed=2)]
+    assert all(np.array_equal(a, b) for a, b in zip(batches, same, strict=True))
+    assert not np.array_equal(batches[0], other[0])
+    ordered = next(iter(lab_keras.make_dataset(x, 8, shuffle=False))).numpy()
+    assert np.array_equal(ordered, data.to_float(x[:8]))
+    xb, yb = next(iter(lab_keras.make_dataset(x, 8, shuffle=False, labels=np.arange(40))))
+    assert yb.numpy().tolist() == list(range(8)) and xb.shape == (8, 8, 8, 1)
+    with pytest.raises(ValueError, match="batch_size"):
+        lab_keras.make_dataset(x, batch_size=64)
