@@ -32,6 +32,7 @@ __all__ = [
     "torch_padding_for",
     "transposed_conv_by_zero_insertion",
     "zero_insert",
+    "zero_insertion_layout",
 ]
 
 _KERAS_PADDINGS = ("same", "valid")
@@ -204,6 +205,26 @@ def zero_insert(x: np.ndarray, stride: int) -> np.ndarray:
     out = np.zeros(x.shape[:-2] + ((h - 1) * stride + 1, (w - 1) * stride + 1), dtype=x.dtype)
     out[..., ::stride, ::stride] = x
     return out
+
+
+PADDING, INSERTED_ZERO, INPUT_PIXEL = 0, 1, 2
+
+
+def zero_insertion_layout(
+    n: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0
+) -> np.ndarray:
+    """The grid a transposed conv slides over, as codes for a picture.
+
+    ``INPUT_PIXEL`` (2) where an input pixel lands, ``INSERTED_ZERO`` (1) between them and
+    ``PADDING`` (0) for the ``k - 1 - p`` border (plus ``output_padding`` at the bottom/right).
+    Sliding a ``kernel`` x ``kernel`` window over it gives the transposed conv's output size.
+    """
+    n = _int("n", n, 1)
+    conv_transpose_output_size(n, kernel, stride, padding, output_padding)  # validates all
+    grid = zero_insert(np.full((n, n), INPUT_PIXEL, dtype=np.int8), stride)
+    grid[grid == 0] = INSERTED_ZERO
+    full = kernel - 1 - padding
+    return _pad_or_crop(grid, full, full + output_padding)
 
 
 def _pad_or_crop(x: np.ndarray, before: int, after: int) -> np.ndarray:

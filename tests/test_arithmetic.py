@@ -77,6 +77,19 @@ def test_zero_insertion_5x5_with_2x2_kernel_gives_8x8():
     np.testing.assert_array_equal(out, np.ones((8, 8)))
 
 
+def test_zero_insertion_layout_codes():
+    grid = ar.zero_insertion_layout(5, 3, 2, 0)
+    assert grid.shape == (13, 13)  # 9x9 after insertion, plus k - 1 - p = 2 on each side
+    assert (grid == ar.INPUT_PIXEL).sum() == 25
+    assert (grid == ar.INSERTED_ZERO).sum() == 81 - 25
+    assert (grid[:2] == ar.PADDING).all() and (grid[:, -2:] == ar.PADDING).all()
+    # sliding the kernel over the layout gives the transposed conv's size
+    for k, s, p, op in [(2, 2, 1, 0), (3, 2, 1, 1), (5, 2, 2, 1), (4, 2, 1, 0)]:
+        grid = ar.zero_insertion_layout(5, k, s, p, op)
+        assert grid.shape[0] - k + 1 == ar.conv_transpose_output_size(5, k, s, p, op)
+    assert ar.zero_insertion_layout(5, 2, 2, 1).shape == (9, 9)
+
+
 def test_torch_padding_for_known_cases():
     assert ar.torch_padding_for(1, 4, 4, 1) == (0, 0)
     assert ar.torch_padding_for(4, 7, 3, 2) == (1, 0)
