@@ -22,6 +22,7 @@ __all__ = [
     "LayerSpec",
     "conv_output_size",
     "conv_transpose_output_size",
+    "correlate2d_valid",
     "format_plan",
     "keras_args_for",
     "keras_conv_output_size",
