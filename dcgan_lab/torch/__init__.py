@@ -14,3 +14,4 @@ from .train import (  # noqa: E402,F401
     train,
     train_step,
 )
+from .models import Crop2d, Discriminator, Generator, build, summary  # noqa: E402,F401
