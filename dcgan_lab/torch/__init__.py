@@ -5,6 +5,7 @@
 
 # Each submodule adds its public names here (keep the list in step with dcgan_lab/keras/__init__.py).
 from .data import ImageDataset, make_dataloader, make_dataset  # noqa: E402,F401
+from .models import Crop2d, Discriminator, Generator, build, summary  # noqa: E402,F401
 from .train import (  # noqa: E402,F401
     load_checkpoint,
     load_generator,
@@ -14,4 +15,3 @@ from .train import (  # noqa: E402,F401
     train,
     train_step,
 )
-from .models import Crop2d, Discriminator, Generator, build, summary  # noqa: E402,F401
