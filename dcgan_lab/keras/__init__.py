@@ -12,3 +12,16 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # Each submodule adds its public names here (keep the list in step with dcgan_lab/torch/__init__.py).
 from .data import make_dataset  # noqa: E402,F401
 from .models import build, summary  # noqa: E402,F401
+from .train import (  # noqa: E402,F401
+    GAN,
+    GANCheckpoint,
+    GANMonitor,
+    HistoryLogger,
+    StackedGAN,
+    load_checkpoint,
+    load_generator,
+    sample,
+    save_checkpoint,
+    train,
+    train_step,
+)

@@ -1,0 +1,952 @@
+"""The Keras 3 training loops (TensorFlow backend), in both styles of the Keras sources.
+
+**Stacked** (GANs in Action, Keras-GAN, Bernico): D is compiled on its own; a ``combined`` model
+``z -> G -> D`` with D frozen is compiled with its own Adam; each step calls
+``D.train_on_batch`` on a real and a fake batch (or one half-and-half batch) and then
+``combined.train_on_batch(z, ones)``. See :class:`StackedGAN`.
+
+**train_step** (keras.io DCGAN example): a :class:`GAN` ``keras.Model`` subclass whose
+``train_step`` runs D's and G's updates under ``tf.GradientTape``, compiled with two optimisers.
+It trains with plain ``gan.fit(dataset, callbacks=[GANMonitor(...), ...])`` too.
+
+:func:`train` drives either one with the stateless random streams of :mod:`dcgan_lab.training`
+(the same real batches, ``z`` and label noise as :func:`dcgan_lab.torch.train`), keeps the same
+run folder as the PyTorch twin (``config.json``, ``history.csv``, ``samples/``,
+``training.gif``), writes ``generator.keras``/``discriminator.keras`` and an atomic, pickle-free
+checkpoint (``checkpoint.keras.npz``), and resumes bit for bit on the CPU.
+
+Read :func:`train_step` first: one generator step, top to bottom.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
+
+from .. import recipes, training  # noqa: E402
+from ..checkpoint import CheckpointError, atomic_path  # noqa: E402
+from ..history import COLUMNS, History  # noqa: E402
+from ..training import RunDir, TrainingDiverged, TrainOptions  # noqa: E402
+
+__all__ = [
+    "train", "train_step", "step_inputs", "sample", "load_generator", "make_trainer",
+    "GAN", "StackedGAN", "GANMonitor", "GANCheckpoint", "HistoryLogger",
+    "save_checkpoint", "load_checkpoint", "load_training_images",
+    "CHECKPOINT_NAME", "GENERATOR_NAME", "DISCRIMINATOR_NAME", "CHECKPOINT_FORMAT",
+]
+
+CHECKPOINT_NAME = "checkpoint.keras.npz"
+GENERATOR_NAME = "generator.keras"
+DISCRIMINATOR_NAME = "discriminator.keras"
+CHECKPOINT_FORMAT = "dcgan_lab.keras.checkpoint/1"
+
+#: ``cb(step, G, D, history)`` after every step, as in the PyTorch twin.
+Callback = Callable[[int, keras.Model, keras.Model, History], None]
+
+_METRICS = ("loss_d", "loss_d_real", "loss_d_fake", "loss_g", "d_real", "d_fake")
+
+
+# --------------------------------------------------------------------------------------------
+# losses
+
+
+def _bce(target, output, from_logits: bool):
+    """Mean binary cross-entropy; ``output`` is a probability or (``from_logits``) a logit."""
+    return ops.mean(keras.losses.binary_crossentropy(target, output, from_logits=from_logits))
+
+
+def _prob(output, from_logits: bool):
+    """D's output as P(real)."""
+    return ops.sigmoid(output) if from_logits else output
+
+
+def _g_loss(output, from_logits: bool, g_loss: str):
+    if g_loss == "non_saturating":
+        return _bce(ops.ones_like(output), output, from_logits)  # -log D(G(z))
+    return -_bce(ops.zeros_like(output), output, from_logits)  # log(1 - D(G(z))): saturates
+
+
+def _adam(lr: float, beta1: float, beta2: float) -> keras.optimizers.Adam:
+    return keras.optimizers.Adam(learning_rate=lr, beta_1=beta1, beta_2=beta2)
+
+
+# --------------------------------------------------------------------------------------------
+# style (b): Model.train_step
+
+
+class GAN(keras.Model):
+    """A GAN as one ``keras.Model`` whose ``train_step`` updates D, then G (keras.io DCGAN style).
+
+    ``gan.compile(d_optimizer=..., g_optimizer=...)`` then either ``gan.fit(dataset)`` on batches
+    of real images in [-1, 1] (``z`` and the targets are then drawn inside ``train_step`` from
+    ``self.seed_generator``), or -- as :func:`train` does -- call ``train_step`` with a dict of
+    the step's inputs (see :func:`step_inputs`) so that every random draw comes from outside.
+
+    Each call runs ``rounds_per_step`` rounds of (``d_steps`` D updates, one G update); D's loss is
+    the sum of its BCE on the real and on the fake batch (``d_batches="separate"``: two forward
+    passes, so BatchNorm sees all-real and all-fake batches) or is computed on one concatenated
+    batch (``"concat"``). ``loss="logits"`` means D returns logits.
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, *,
+                 loss: str = "bce", g_loss: str = "non_saturating", d_batches: str = "separate",
+                 d_steps: int = 1, rounds_per_step: int = 1, label_smoothing: float = 0.0,
+                 real_label_range: tuple[float, float] | None = None,
+                 fake_label_range: tuple[float, float] | None = None, flip_prob: float = 0.0,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if loss not in ("bce", "logits"):
+            raise ValueError(f"loss={loss!r}: choose bce (D ends in a sigmoid) or logits")
+        if g_loss not in training.G_LOSSES:
+            raise ValueError(f"g_loss={g_loss!r}: choose one of {', '.join(training.G_LOSSES)}")
+        if d_batches not in training.D_BATCHES:
+            raise ValueError(f"d_batches={d_batches!r}: choose one of "
+                             f"{', '.join(training.D_BATCHES)}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(generator.input_shape[-1])
+        self.from_logits = loss == "logits"
+        self.g_loss_name = g_loss
+        self.d_batches = d_batches
+        self.d_steps = int(d_steps)
+        self.rounds_per_step = int(rounds_per_step)
+        self.label_smoothing = float(label_smoothing)
+        self.real_label_range = real_label_range
+        self.fake_label_range = fake_label_range
+        self.flip_prob = float(flip_prob)
+        # Draws z and label noise when fit() feeds only real images.
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._step_fn = None
+
+    @classmethod
+    def from_config_of(cls, cfg: training.Config, generator, discriminator) -> GAN:
+        """A compiled :class:`GAN` with the losses, label options and Adams of ``cfg``."""
+        gan = cls(generator, discriminator, loss=cfg.loss, g_loss=cfg.g_loss,
+                  d_batches=cfg.d_batches, d_steps=cfg.d_steps,
+                  rounds_per_step=cfg.rounds_per_step, label_smoothing=cfg.label_smoothing,
+                  real_label_range=cfg.real_label_range, fake_label_range=cfg.fake_label_range,
+                  flip_prob=cfg.flip_prob, seed=cfg.seed)
+        gan.compile(d_optimizer=_adam(cfg.lr_d, cfg.beta1, cfg.beta2),
+                    g_optimizer=_adam(cfg.lr_g, cfg.beta1, cfg.beta2))
+        return gan
+
+    def call(self, z, training=False):
+        """``gan(z)`` is the generator's output."""
+        return self.generator(z, training=training)
+
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        # Create the optimiser slots now (not at the first step) so a checkpoint can be restored
+        # into them before training starts.
+        d_optimizer.build(self.discriminator.trainable_variables)
+        g_optimizer.build(self.generator.trainable_variables)
+
+    # -- the update, shared by both input kinds -------------------------------------------------
+    def _d_update(self, real, z, t_real, t_fake):
+        G, D = self.generator, self.discriminator
+        fake = G(z, training=True)  # outside the tape: D's update needs no gradient through G
+        n_real = ops.shape(real)[0]
+        with tf.GradientTape() as tape:
+            if self.d_batches == "separate":
+                out_real = D(real, training=True)
+                out_fake = D(fake, training=True)
+            else:
+                out = D(ops.concatenate([real, fake], axis=0), training=True)
+                out_real, out_fake = out[:n_real], out[n_real:]
+            loss_real = _bce(t_real, out_real, self.from_logits)
+            loss_fake = _bce(t_fake, out_fake, self.from_logits)
+            if self.d_batches == "separate":
+                loss = loss_real + loss_fake
+            else:  # the mean over the mixed batch, as one Keras loss on it would be
+                loss = _bce(ops.concatenate([t_real, t_fake], axis=0),
+                            ops.concatenate([out_real, out_fake], axis=0), self.from_logits)
+        grads = tape.gradient(loss, D.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, D.trainable_weights, strict=True))
+        return {"loss_d": loss_real + loss_fake, "loss_d_real": loss_real,
+                "loss_d_fake": loss_fake,
+                "d_real": ops.mean(_prob(out_real, self.from_logits)),
+                "d_fake": ops.mean(_prob(out_fake, self.from_logits))}
+
+    def _g_update(self, z):
+        G, D = self.generator, self.discriminator
+        with tf.GradientTape() as tape:
+            out = D(G(z, training=True), training=True)
+            loss = _g_loss(out, self.from_logits, self.g_loss_name)
+        grads = tape.gradient(loss, G.trainable_weights)  # only G's weights move
+        self.g_optimizer.apply_gradients(zip(grads, G.trainable_weights, strict=True))
+        return loss
+
+    def _targets(self, n: int):
+        """D's targets for ``fit()``: one-sided smoothing, soft ranges, flips (as d_targets)."""
+        def draw(rng_range, default):
+            if rng_range is None:
+                return ops.full((n, 1), default, dtype="float32")
+            return keras.random.uniform((n, 1), rng_range[0], rng_range[1],
+                                        seed=self.seed_generator)
+
+        t_real = draw(self.real_label_range, 1.0 - self.label_smoothing)
+        t_fake = draw(self.fake_label_range, 0.0)
+        if self.flip_prob > 0:
+            flip = keras.random.uniform((n, 1), seed=self.seed_generator) < self.flip_prob
+            t_real = ops.where(flip, 1.0 - t_real, t_real)
+            flip = keras.random.uniform((n, 1), seed=self.seed_generator) < self.flip_prob
+            t_fake = ops.where(flip, 1.0 - t_fake, t_fake)
+        return t_real, t_fake
+
+    def train_step(self, data):
+        """One generator step: ``rounds_per_step`` x (``d_steps`` D updates, one G update).
+
+        ``data`` is a batch of real images (``fit``) or the dict of :func:`step_inputs`:
+        ``real`` (U, n_real, H, W, C), ``z_d`` (U, n_fake, latent), ``t_real``/``t_fake``
+        (U, n, 1) and ``z_g`` (rounds, batch, latent) with U = rounds * d_steps.
+        """
+        if isinstance(data, tuple):  # fit() may hand over (x,) or (x, y)
+            data = data[0]
+        explicit = isinstance(data, dict)
+        if not explicit:
+            n = ops.shape(data)[0]
+        for r in range(self.rounds_per_step):
+            for j in range(self.d_steps):
+                u = r * self.d_steps + j
+                if explicit:
+                    m = self._d_update(data["real"][u], data["z_d"][u], data["t_real"][u],
+                                       data["t_fake"][u])
+                else:
+                    z = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+                    m = self._d_update(data, z, *self._targets(n))
+            if explicit:
+                z_g = data["z_g"][r]
+            else:
+                z_g = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+            m["loss_g"] = self._g_update(z_g)
+        return m  # the last D update's and G update's values, as in the PyTorch twin
+
+    # -- driven by the stateless streams --------------------------------------------------------
+    def train_batch(self, inputs: dict[str, np.ndarray]) -> dict[str, float]:
+        """Run :meth:`train_step` on the numpy arrays of :func:`step_inputs` (graph mode)."""
+        if self._step_fn is None:
+            # autograph=False: train_step's loops are plain Python, unrolled when traced.
+            self._step_fn = tf.function(self.train_step, autograph=False, jit_compile=False)
+        out = self._step_fn({k: tf.convert_to_tensor(v) for k, v in inputs.items()})
+        return {k: float(v) for k, v in out.items()}
+
+    def state_groups(self) -> dict[str, list]:
+        """Every variable a resume needs, by group (see :func:`save_checkpoint`)."""
+        return {"generator": self.generator.variables,
+                "discriminator": self.discriminator.variables,
+                "opt_g": self.g_optimizer.variables, "opt_d": self.d_optimizer.variables,
+                "rng": [self.seed_generator.state]}
+
+
+# --------------------------------------------------------------------------------------------
+# style (a): stacked models and train_on_batch
+
+
+def _named(name: str, fn):
+    fn.__name__ = name
+    return fn
+
+
+class StackedGAN:
+    """The GANs-in-Action / Keras-GAN way: a compiled D and a compiled ``combined = D(G(z))``.
+
+    The trainable-freeze subtlety, measured with Keras 3.x on TensorFlow: the sources compile D,
+    set ``D.trainable = False``, build and compile ``combined``, and rely on Keras 2's rule that a
+    model's trainable weights are frozen into it *at compile time*, so that D keeps training
+    through ``D.train_on_batch``. Keras 3 documents the same rule ("trainable variables are
+    determined at compile() time"), but its TensorFlow trainer reads ``model.trainable_weights``
+    when the train function is first *traced* -- the first ``train_on_batch``. Run the source's
+    code verbatim and D's first ``train_on_batch`` is traced while D is frozen: Keras warns "The
+    model does not have any trainable weights" and D never learns. So we set ``D.trainable``
+    explicitly before each call (True for D's update, False for the combined model's), and each
+    traced function keeps the variable list it was traced with. A second effect of the flag:
+    Keras runs a frozen ``BatchNormalization`` in inference mode, so inside ``combined`` D's
+    BatchNorm layers use their moving statistics, as in the sources.
+
+    Fakes for D come from ``G.predict_on_batch`` as in the sources (G in inference mode).
+    ``g_loss="minimax"`` cannot be expressed: ``combined.train_on_batch(z, targets)`` minimises
+    BCE against targets, and log(1 - D(G(z))) is minus a BCE -- use the train_step style.
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, *, loss: str = "bce",
+                 lr_d: float = 2e-4, lr_g: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999,
+                 d_batches: str = "separate", n_real: int | None = None, d_steps: int = 1,
+                 rounds_per_step: int = 1, g_loss: str = "non_saturating"):
+        if g_loss != "non_saturating":
+            raise ValueError(f"g_loss={g_loss!r} is not available with keras_style='stacked': "
+                             "combined.train_on_batch(z, ones) can only minimise BCE against "
+                             "targets, and the minimax loss log(1 - D(G(z))) is minus one. Use "
+                             "TrainOptions(keras_style='train_step', g_loss='minimax') or "
+                             "g_loss='non_saturating'")
+        if d_batches == "concat" and n_real is None:
+            raise ValueError("d_batches='concat' needs n_real (real images per D batch)")
+        self.generator, self.discriminator = generator, discriminator
+        self.latent_dim = int(generator.input_shape[-1])
+        self.from_logits = loss == "logits"
+        self.d_batches = d_batches
+        self.d_steps, self.rounds_per_step = int(d_steps), int(rounds_per_step)
+        G, D, logits = generator, discriminator, self.from_logits
+
+        # D reports, besides its loss, P(real) averaged over the batch (and, on a concatenated
+        # batch, the loss and P(real) of its real and fake halves).
+        if d_batches == "separate":
+            metrics = [_named("prob", lambda y, p: ops.mean(_prob(p, logits)))]
+        else:
+            n = int(n_real)
+            metrics = [
+                _named("loss_real", lambda y, p: _bce(y[:n], p[:n], logits)),
+                _named("loss_fake", lambda y, p: _bce(y[n:], p[n:], logits)),
+                _named("prob_real", lambda y, p: ops.mean(_prob(p[:n], logits))),
+                _named("prob_fake", lambda y, p: ops.mean(_prob(p[n:], logits))),
+            ]
+        D.trainable = True
+        D.compile(optimizer=_adam(lr_d, beta1, beta2),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=logits), metrics=metrics,
+                  jit_compile=False)
+        D.optimizer.build(D.trainable_variables)  # slots exist before a checkpoint is restored
+
+        D.trainable = False  # freeze D inside the combined model (see the class docstring)
+        z = keras.Input((self.latent_dim,), name="z")
+        self.combined = keras.Model(z, D(G(z)), name="combined")
+        self.combined.compile(optimizer=_adam(lr_g, beta1, beta2),
+                              loss=keras.losses.BinaryCrossentropy(from_logits=logits),
+                              jit_compile=False)
+        self.combined.optimizer.build(self.combined.trainable_variables)  # = G's weights
+        D.trainable = True
+
+    @classmethod
+    def from_config_of(cls, cfg: training.Config, generator, discriminator) -> StackedGAN:
+        return cls(generator, discriminator, loss=cfg.loss, lr_d=cfg.lr_d, lr_g=cfg.lr_g,
+                   beta1=cfg.beta1, beta2=cfg.beta2, d_batches=cfg.d_batches,
+                   n_real=training.d_batch_sizes(cfg)[0], d_steps=cfg.d_steps,
+                   rounds_per_step=cfg.rounds_per_step, g_loss=cfg.g_loss)
+
+    def train_d(self, real, fake, t_real, t_fake) -> dict[str, float]:
+        """D's update(s): two ``train_on_batch`` calls (real, then fake), or one on both."""
+        D = self.discriminator
+        D.trainable = True
+        if self.d_batches == "separate":
+            r = D.train_on_batch(real, t_real, return_dict=True)
+            f = D.train_on_batch(fake, t_fake, return_dict=True)
+            m = {"loss_d_real": r["loss"], "loss_d_fake": f["loss"],
+                 "d_real": r["prob"], "d_fake": f["prob"]}
+        else:
+            b = D.train_on_batch(np.concatenate([real, fake]), np.concatenate([t_real, t_fake]),
+                                 return_dict=True)
+            m = {"loss_d_real": b["loss_real"], "loss_d_fake": b["loss_fake"],
+                 "d_real": b["prob_real"], "d_fake": b["prob_fake"]}
+        m["loss_d"] = m["loss_d_real"] + m["loss_d_fake"]
+        return m
+
+    def train_g(self, z) -> float:
+        """G's update: the combined model with D frozen, trained to call G's images real."""
+        self.discriminator.trainable = False
+        loss = self.combined.train_on_batch(z, np.ones((len(z), 1), np.float32))
+        self.discriminator.trainable = True
+        return float(loss)
+
+    def train_batch(self, inputs: dict[str, np.ndarray]) -> dict[str, float]:
+        """One generator step from the arrays of :func:`step_inputs`."""
+        for r in range(self.rounds_per_step):
+            for j in range(self.d_steps):
+                u = r * self.d_steps + j
+                fake = self.generator.predict_on_batch(inputs["z_d"][u])
+                m = self.train_d(inputs["real"][u], fake, inputs["t_real"][u],
+                                 inputs["t_fake"][u])
+            m["loss_g"] = self.train_g(inputs["z_g"][r])
+        return {k: float(v) for k, v in m.items()}
+
+    def state_groups(self) -> dict[str, list]:
+        D = self.discriminator
+        trainable = D.trainable
+        D.trainable = True  # D.variables lists everything either way; keep the order stable
+        groups = {"generator": self.generator.variables, "discriminator": D.variables,
+                  "opt_g": self.combined.optimizer.variables,
+                  "opt_d": D.optimizer.variables, "rng": []}
+        D.trainable = trainable
+        return groups
+
+
+def make_trainer(cfg: training.Config, generator, discriminator) -> GAN | StackedGAN:
+    """The compiled trainer of ``cfg.keras_style``: :class:`StackedGAN` or :class:`GAN`."""
+    if cfg.keras_style == "stacked":
+        return StackedGAN.from_config_of(cfg, generator, discriminator)
+    return GAN.from_config_of(cfg, generator, discriminator)
+
+
+# --------------------------------------------------------------------------------------------
+# one training step from the stateless streams
+
+
+def step_inputs(step: int, images: np.ndarray, cfg: training.Config) -> dict[str, np.ndarray]:
+    """The real batches, ``z`` and D targets of ``step``, exactly as the PyTorch twin draws them.
+
+    Keys: ``real`` (U, n_real, H, W, C) float32 in [-1, 1], ``z_d`` (U, n_fake, latent),
+    ``t_real`` (U, n_real, 1), ``t_fake`` (U, n_fake, 1), ``z_g`` (rounds, batch, latent), where
+    U = rounds_per_step * d_steps (see :func:`dcgan_lab.training.d_sub`).
+    """
+    from .. import data
+
+    latent = cfg.recipe_obj.latent_dim
+    n_real, n_fake = training.d_batch_sizes(cfg)
+    per_step = training.d_updates_per_step(cfg)
+    real, z_d, t_real, t_fake, z_g = [], [], [], [], []
+    for r in range(cfg.rounds_per_step):
+        for j in range(cfg.d_steps):
+            sub = training.d_sub(cfg, r, j)
+            rows = training.batch_indices(step, len(images), n_real, cfg.seed, sub=sub,
+                                          per_step=per_step)
+            real.append(data.to_float(images[rows]))
+            z_d.append(training.noise(step, n_fake, latent, cfg.seed, sub=sub))
+            tr, tf_ = training.d_targets(cfg, step, n_real, n_fake, sub=sub)
+            t_real.append(tr)
+            t_fake.append(tf_)
+        z_g.append(training.noise(step, cfg.batch_size, latent, cfg.seed,
+                                  sub=training.g_sub(cfg, r)))
+    return {"real": np.stack(real), "z_d": np.stack(z_d), "t_real": np.stack(t_real),
+            "t_fake": np.stack(t_fake), "z_g": np.stack(z_g)}
+
+
+def train_step(step: int, trainer: GAN | StackedGAN, images: np.ndarray,
+               cfg: training.Config) -> dict[str, float]:
+    """One generator step of ``trainer`` on the stateless inputs of ``step``; returns the metrics.
+
+    ``loss_d`` is ``loss_d_real + loss_d_fake``; ``d_real``/``d_fake`` are the mean P(real) D
+    gave the real and the fake batch of the last D update (as in the PyTorch twin).
+    """
+    return trainer.train_batch(step_inputs(step, images, cfg))
+
+
+# --------------------------------------------------------------------------------------------
+# data
+
+
+def load_training_images(cfg: training.Config, data: str | np.ndarray | None = None) -> np.ndarray:
+    """The training images of ``cfg`` as uint8 NHWC, checked against the recipe's shape.
+
+    Same rules as the PyTorch twin: ``data`` is an array, a data set name or a folder of photos
+    (``None``: ``cfg.data``); grayscale is repeated to 3 channels for colour recipes and colour
+    converted to grayscale (ITU-R 601 luma) for grayscale ones, with a note.
+    """
+    from .. import data as data_mod
+
+    h, w, c = cfg.recipe_obj.image_shape
+    source = cfg.data if data is None else data
+    if isinstance(source, np.ndarray):
+        images, where = source, "the array passed as data"
+    elif Path(str(source)).expanduser().is_dir():
+        images, where = data_mod.load_folder(Path(str(source)).expanduser(), size=h), str(source)
+    else:
+        images, _ = data_mod.load(str(source), "train")
+        where = f"data set {source!r}"
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    error = getattr(data_mod, "DatasetError", ValueError)
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise error(f"{where}: expected uint8 images of shape (N, H, W, C), got {images.dtype} "
+                    f"{images.shape}")
+    if images.shape[1:3] != (h, w):
+        raise error(f"{where} holds {images.shape[1]}x{images.shape[2]} images but recipe "
+                    f"{cfg.recipe} needs {h}x{w}: choose a {h}x{w} data set (its default is "
+                    f"{cfg.recipe_obj.dataset!r}) or a folder of photos (resized on loading)")
+    if images.shape[3] != c:
+        if images.shape[3] == 1 and c == 3:
+            print(f"note: {where} is grayscale; repeating it to 3 channels for {cfg.recipe}")
+            images = np.repeat(images, 3, axis=3)
+        elif images.shape[3] in (3, 4) and c == 1:
+            print(f"note: {where} is colour; converting it to grayscale for {cfg.recipe}")
+            luma = images[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+            images = np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+        else:
+            raise error(f"{where} has {images.shape[3]} channels but recipe {cfg.recipe} needs {c}")
+    return images
+
+
+# --------------------------------------------------------------------------------------------
+# checkpoints: one .npz of named arrays plus a JSON header; read with allow_pickle=False
+
+
+def save_checkpoint(path: str | Path, trainer: GAN | StackedGAN, *, step: int,
+                    cfg: training.Config | None, fixed_noise: np.ndarray) -> None:
+    """Write every variable a resume needs to ``path``, atomically (temp file + rename).
+
+    Groups: ``generator``/``discriminator`` (``model.variables``: weights, BatchNorm moving
+    statistics and the dropout layers' ``SeedGenerator`` states), ``opt_g``/``opt_d`` (Adam's
+    iteration count, learning rate and moments), ``rng`` (the GAN's own seed state), plus the step,
+    the config and the fixed noise. NaN or infinite weights raise :class:`TrainingDiverged` and
+    nothing is written.
+    """
+    groups = trainer.state_groups()
+    arrays: dict[str, np.ndarray] = {}
+    header = {"format": CHECKPOINT_FORMAT, "framework": "keras", "step": int(step),
+              "keras_version": keras.__version__,
+              "config": cfg.to_dict() if cfg is not None else None,
+              "recipe": cfg.recipe if cfg is not None else None,
+              "style": "stacked" if isinstance(trainer, StackedGAN) else "train_step",
+              "groups": {}}
+    for group, variables in groups.items():
+        header["groups"][group] = [v.path for v in variables]
+        for i, v in enumerate(variables):
+            a = np.asarray(v.numpy())
+            if group in ("generator", "discriminator") and a.dtype.kind == "f" \
+                    and not np.isfinite(a).all():
+                raise TrainingDiverged(f"step {step}: {group} variable {v.path} is not finite; "
+                                       f"the checkpoint was not written (the last good one is "
+                                       f"kept)")
+            arrays[f"{group}/{i:04d}"] = a
+    arrays["fixed_noise"] = np.asarray(fixed_noise, np.float32)
+    arrays["header"] = np.array(json.dumps(header, default=str))
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)  # a file object: savez would append .npz to a path
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}  # reads (and CRC-checks) every array now
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no checkpoint there") from None
+    except Exception as e:  # noqa: BLE001 - anything unreadable is a corrupt checkpoint
+        raise CheckpointError(f"{path} is corrupt or not a Keras checkpoint of dcgan_lab "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
+                              f"; delete it or pass --force to start afresh") from None
+
+
+def load_checkpoint(path: str | Path, cfg: training.Config | None = None) -> dict:
+    """Read and check a checkpoint of :func:`save_checkpoint`: ``{"header", "arrays"}``.
+
+    Raises :class:`~dcgan_lab.checkpoint.CheckpointError` naming the file if it is unreadable,
+    not one of ours, of another format version or (with ``cfg``) of another run.
+    """
+    path = Path(path)
+    arrays = _read_npz(path)
+    if "header" not in arrays or arrays["header"].dtype.kind != "U" or arrays["header"].ndim:
+        raise CheckpointError(f"{path} is not a dcgan_lab Keras checkpoint (no header)")
+    try:
+        header = json.loads(str(arrays.pop("header")))
+    except ValueError as e:
+        raise CheckpointError(f"{path}: its header is not readable JSON ({e})") from None
+    if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
+        got = header.get("format") if isinstance(header, dict) else None
+        raise CheckpointError(f"{path} has format {got!r}; this version of dcgan_lab reads "
+                              f"{CHECKPOINT_FORMAT!r}")
+    if cfg is not None and header.get("config") is not None:
+        if header.get("recipe") != cfg.recipe:
+            raise CheckpointError(f"{path} belongs to recipe {header.get('recipe')!r}, not "
+                                  f"{cfg.recipe!r}: choose another --out or pass --force")
+        try:
+            old = training.Config.from_dict(header["config"])
+        except (ValueError, TypeError, training.RunDirError) as e:
+            raise CheckpointError(f"{path}: its config is unreadable ({e})") from None
+        if old.comparable() != cfg.comparable():
+            diff = sorted(k for k, v in cfg.comparable().items() if old.comparable().get(k) != v)
+            raise CheckpointError(f"{path} belongs to a different run (differs in "
+                                  f"{', '.join(diff)}): choose another --out or pass --force")
+    return {"header": header, "arrays": arrays, "path": path}
+
+
+def _assign(path: Path, group: str, variables: list, state: dict) -> None:
+    names = state["header"]["groups"].get(group)
+    if names is None or len(names) != len(variables):
+        raise CheckpointError(f"{path}: group {group!r} holds "
+                              f"{'no' if names is None else len(names)} variables, the model "
+                              f"has {len(variables)}: it does not fit these models")
+    values = []
+    for i, v in enumerate(variables):
+        a = state["arrays"].get(f"{group}/{i:04d}")
+        if a is None or tuple(a.shape) != tuple(v.shape):
+            raise CheckpointError(f"{path}: {group} variable {i} ({names[i]}) has shape "
+                                  f"{None if a is None else a.shape}, the model's "
+                                  f"{v.path} has {tuple(v.shape)}: it does not fit these models")
+        values.append(a)
+    for v, a in zip(variables, values, strict=True):  # assign only once everything has been checked
+        v.assign(a.astype(v.dtype) if hasattr(a, "astype") else a)
+
+
+def restore(state: dict, trainer: GAN | StackedGAN) -> int:
+    """Assign a loaded checkpoint to ``trainer``'s variables; returns its step."""
+    path = state["path"]
+    style = "stacked" if isinstance(trainer, StackedGAN) else "train_step"
+    if state["header"].get("style") != style:
+        raise CheckpointError(f"{path} was written by the {state['header'].get('style')!r} style, "
+                              f"not {style!r}")
+    for group, variables in trainer.state_groups().items():
+        _assign(path, group, variables, state)
+    return int(state["header"]["step"])
+
+
+# --------------------------------------------------------------------------------------------
+# saving models
+
+
+def _save_model(model: keras.Model, path: Path) -> None:
+    """``model.save`` (the .keras zip) atomically, without compile state or optimiser."""
+    clean = keras.Model(model.inputs, model.outputs, name=model.name)  # shares the layers
+    with atomic_path(path) as tmp:
+        staged = tmp.with_name(tmp.name + ".keras")  # save() insists on the extension
+        try:
+            clean.save(staged)
+            os.replace(staged, tmp)
+        finally:
+            staged.unlink(missing_ok=True)
+
+
+def _generate(generator: keras.Model, z: np.ndarray, batch: int = 256) -> np.ndarray:
+    """G(z) in inference mode (BatchNorm moving statistics, no dropout), float32 NHWC."""
+    out = [np.asarray(generator(z[i:i + batch], training=False))
+           for i in range(0, len(z), batch)]
+    return np.concatenate(out)
+
+
+# --------------------------------------------------------------------------------------------
+# the loop
+
+
+class _DeferInterrupt:
+    """The first Ctrl-C becomes a flag checked between steps (a checkpoint is never written
+    half-way through a step); a second one interrupts at once (the last checkpoint is kept)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old = None
+
+    def __enter__(self) -> _DeferInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: finishing this step and saving a checkpoint (again to stop at once)",
+              file=sys.stderr)
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+class _CsvAppender:
+    """Appends one history row per step to history.csv (one write() call per row, so a kill -9
+    never leaves half a row); the columns are fixed by the header."""
+
+    def __init__(self, path: Path, history: History):
+        self.path = path
+        history.to_csv(path)  # the header and the rows kept so far (atomic)
+        with path.open() as f:
+            self.columns = f.readline().strip().split(",")
+        if self.columns == [""]:
+            self.columns = list(COLUMNS)
+            path.write_text(",".join(self.columns) + "\n")
+
+    def append(self, row: dict) -> None:
+        from ..history import _fmt
+
+        line = ",".join(_fmt(row.get(c, math.nan)) for c in self.columns) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+
+def _seed(seed: int) -> None:
+    """Fix the initial weights and dropout seeds; make TensorFlow's kernels deterministic."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def train(
+    recipe: str | recipes.Recipe,
+    out_dir: str | Path,
+    *,
+    options: TrainOptions | None = None,
+    profile: str | None = None,
+    data: str | np.ndarray | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    callbacks: Iterable[Callback] = (),
+) -> History:
+    """Train ``recipe`` with Keras into the run folder ``out_dir``; return the :class:`History`.
+
+    The same semantics as :func:`dcgan_lab.torch.train`: ``options`` override the recipe and the
+    profile budget (``options.keras_style`` picks "stacked" or "train_step"); ``data`` is a data
+    set name, a folder of photos or a uint8 NHWC array; ``resume`` continues from the checkpoint
+    (bit for bit on the CPU); ``force`` starts afresh in a folder that holds a run;
+    ``callbacks`` are called as ``cb(step, G, D, history)`` after every step.
+
+    The folder gets ``config.json``, ``history.csv`` (a row appended per step),
+    ``samples/step_NNNNNN.png`` (the fixed ``z``), ``checkpoint.keras.npz``, and at the end
+    ``training.gif``, ``generator.keras`` and ``discriminator.keras`` (load them with
+    ``keras.models.load_model(path, safe_mode=True)`` or :func:`load_generator`).
+
+    Ctrl-C finishes the current step, saves a checkpoint, prints how to resume and re-raises
+    ``KeyboardInterrupt``. A NaN or infinite loss raises :class:`TrainingDiverged` before that
+    step is saved anywhere, so the last good checkpoint is kept.
+    """
+    from .. import viz
+    from .models import build
+
+    cfg = training.resolve(recipe, "keras", options, profile,
+                           data=None if data is None or isinstance(data, np.ndarray) else str(data))
+    if isinstance(data, np.ndarray):
+        cfg = dataclasses.replace(cfg, data=f"<array {'x'.join(map(str, data.shape))}>")
+    if cfg.keras_style == "stacked" and cfg.g_loss != "non_saturating":
+        raise ValueError(f"g_loss={cfg.g_loss!r} is not available with keras_style='stacked' "
+                         f"(recipe {cfg.recipe}): combined.train_on_batch(z, ones) can only "
+                         f"minimise BCE against targets. Use TrainOptions(keras_style="
+                         f"'train_step', g_loss={cfg.g_loss!r})")
+    run = RunDir(out_dir)
+    ckpt_path = run.path / CHECKPOINT_NAME
+    images = load_training_images(cfg, data)
+    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)  # size check
+
+    # A corrupt or foreign checkpoint raises CheckpointError before anything is written.
+    state = None
+    if ckpt_path.exists() and not force:
+        state = load_checkpoint(ckpt_path, cfg if resume else None)
+        if not resume and not run.config_path.exists():
+            raise training.RunDirError(f"{run.path} holds {CHECKPOINT_NAME} but no config.json: "
+                                       f"pass --force to start afresh there")
+
+    _seed(cfg.seed)
+    G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                 d_activation=cfg.d_activation)
+    trainer = make_trainer(cfg, G, D)
+    fixed_z = training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim, cfg.seed)
+
+    resuming = run.prepare(cfg, resume=resume, force=force)  # refuses another run unless force
+    start = 0
+    history = History()
+    if resuming and state is not None:
+        start = restore(state, trainer)
+        fixed_z = state["arrays"]["fixed_noise"]
+        history = History.from_csv(run.history_path)
+        history.truncate(start)
+        print(f"resuming {cfg.recipe} (keras, {cfg.keras_style}) from step {start} of "
+              f"{cfg.steps} ({ckpt_path})")
+    elif resuming:
+        print(f"{run.path} has no {CHECKPOINT_NAME} yet: starting {cfg.recipe} from step 0")
+    for old in run.sample_paths():  # grids of steps this run will (re)draw
+        if not resuming or int(old.stem.split("_")[1]) > start:
+            old.unlink()
+    if not resuming:  # force: nothing of the old run may survive
+        for old in (ckpt_path, run.gif_path, run.path / GENERATOR_NAME,
+                    run.path / DISCRIMINATOR_NAME):
+            old.unlink(missing_ok=True)
+    csv = _CsvAppender(run.history_path, history)
+
+    def save_samples(step: int) -> None:
+        grid = _generate(G, fixed_z)
+        viz.save_png(grid, run.sample_path(step), nrow=int(math.ceil(math.sqrt(len(grid)))))
+
+    def save_all(step: int) -> None:
+        save_checkpoint(ckpt_path, trainer, step=step, cfg=cfg, fixed_noise=fixed_z)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress,
+               desc=f"{cfg.recipe} (keras)", unit="step", dynamic_ncols=True)
+    step = start
+    try:
+        with _DeferInterrupt() as interrupt:
+            for step in range(start + 1, cfg.steps + 1):
+                t0 = time.perf_counter()
+                m = train_step(step, trainer, images, cfg)
+                training.check_finite(step, **{k: m[k] for k in _METRICS})
+                row = history.log(step=step, **m, seconds=time.perf_counter() - t0)
+                for cb in callbacks:
+                    cb(step, G, D, history)
+                csv.append(row)
+                bar.set_postfix({k: f"{m[k]:.3f}" for k in
+                                 ("loss_d", "loss_g", "d_real", "d_fake")}, refresh=False)
+                bar.update(1)
+                if step % cfg.sample_every == 0 or step == cfg.steps:
+                    save_samples(step)
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    save_all(step)
+                if interrupt.requested:
+                    raise KeyboardInterrupt
+        bar.close()
+    except TrainingDiverged:
+        bar.close()
+        raise
+    except KeyboardInterrupt:
+        bar.close()
+        done = int(history.last("step", default=start))
+        if done == step and done > start:  # stopped between steps: the state is that of `step`
+            save_all(done)
+        else:  # stopped inside a step: its state is half-updated; keep the last checkpoint
+            done = start if not ckpt_path.exists() else int(
+                load_checkpoint(ckpt_path)["header"]["step"])
+        print(f"interrupted at step {done}; resume with: dcgan-lab train {cfg.recipe} "
+              f"--framework keras --out {run.path} --resume  (or train(..., resume=True))",
+              file=sys.stderr)
+        raise
+
+    if not run.sample_path(cfg.steps).exists():
+        save_samples(cfg.steps)
+    viz.save_gif(run.sample_paths(), run.gif_path)
+    D.trainable = True
+    _save_model(G, run.path / GENERATOR_NAME)
+    _save_model(D, run.path / DISCRIMINATOR_NAME)
+    history.to_csv(run.history_path)
+    return history
+
+
+# --------------------------------------------------------------------------------------------
+# callbacks for the idiomatic gan.fit(dataset) route
+
+
+class GANMonitor(keras.callbacks.Callback):
+    """Save a grid of ``G(fixed z)`` every ``every`` batches (default: each epoch's end), and a
+    GIF of all grids when training ends (keras.io DCGAN example's ``GANMonitor``)."""
+
+    def __init__(self, folder: str | Path, fixed_noise: np.ndarray, every: int | None = None,
+                 gif: bool = True):
+        super().__init__()
+        self.folder = Path(folder)
+        self.fixed_noise = np.asarray(fixed_noise, np.float32)
+        self.every = every
+        self.gif = gif
+        self.paths: list[Path] = []
+        self._batches = 0
+
+    def _save(self, tag: str) -> None:
+        from .. import viz
+
+        grid = _generate(self.model.generator, self.fixed_noise)
+        path = self.folder / f"{tag}.png"
+        viz.save_png(grid, path, nrow=int(math.ceil(math.sqrt(len(grid)))))
+        self.paths.append(path)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self.every and self._batches % self.every == 0:
+            self._save(f"step_{self._batches:06d}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.every:
+            self._save(f"epoch_{epoch + 1:04d}")
+
+    def on_train_end(self, logs=None):
+        if self.gif and self.paths:
+            from .. import viz
+
+            viz.save_gif(self.paths, self.folder / "training.gif")
+
+
+class GANCheckpoint(keras.callbacks.Callback):
+    """Save :func:`save_checkpoint` of the fitted :class:`GAN` every ``every`` batches and at the
+    end (``step`` counts batches since this callback was made, plus ``initial_step``)."""
+
+    def __init__(self, path: str | Path, every: int = 100, *, cfg: training.Config | None = None,
+                 fixed_noise: np.ndarray | None = None, initial_step: int = 0):
+        super().__init__()
+        self.path, self.every, self.cfg = Path(path), int(every), cfg
+        self.fixed_noise = np.zeros((0, 0), np.float32) if fixed_noise is None else fixed_noise
+        self.step = int(initial_step)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0:
+            self._save()
+
+    def on_train_end(self, logs=None):
+        self._save()
+
+    def _save(self) -> None:
+        save_checkpoint(self.path, self.model, step=self.step, cfg=self.cfg,
+                        fixed_noise=self.fixed_noise)
+
+
+class HistoryLogger(keras.callbacks.Callback):
+    """Collect the per-batch logs of ``gan.fit`` into a :class:`History` (and a CSV, if given)."""
+
+    def __init__(self, csv_path: str | Path | None = None, initial_step: int = 0):
+        super().__init__()
+        self.history = History()
+        self.csv_path = None if csv_path is None else Path(csv_path)
+        self.step = int(initial_step)
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        logs = logs or {}
+        self.history.log(step=self.step, **{k: float(logs[k]) for k in _METRICS if k in logs},
+                         seconds=time.perf_counter() - self._t0)
+
+    def on_train_end(self, logs=None):
+        if self.csv_path is not None:
+            self.history.to_csv(self.csv_path)
+
+
+# --------------------------------------------------------------------------------------------
+# using a trained generator
+
+
+def sample(generator: keras.Model, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` images from ``generator`` as uint8 NHWC (inference mode).
+
+    ``z`` is :func:`dcgan_lab.training.sample_noise` (a seeded NumPy generator), the same draws as
+    the PyTorch twin's ``sample``: ported weights give the same pictures.
+    """
+    from .. import data
+
+    z = training.sample_noise(n, int(generator.input_shape[-1]), seed)
+    return data.to_uint8(_generate(generator, z))
+
+
+def load_generator(run_dir: str | Path) -> keras.Model:
+    """The trained generator of a run folder (``generator.keras`` in safe mode, else the
+    checkpoint's weights in a freshly built model)."""
+    from .models import build
+
+    run = RunDir(run_dir)
+    cfg = run.read_config()
+    if cfg.framework != "keras":
+        raise training.RunDirError(f"{run.path} is a {cfg.framework} run: use "
+                                   f"dcgan_lab.{cfg.framework}.load_generator")
+    gen_path, ckpt_path = run.path / GENERATOR_NAME, run.path / CHECKPOINT_NAME
+    if gen_path.exists():
+        try:
+            return keras.models.load_model(gen_path, safe_mode=True, compile=False)
+        except Exception as e:  # noqa: BLE001
+            raise CheckpointError(f"{gen_path} is corrupt or not a Keras model "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    if ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, cfg)
+        G, _ = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                     d_activation=cfg.d_activation)
+        _assign(ckpt_path, "generator", G.variables, state)
+        return G
+    raise CheckpointError(f"{run.path} holds neither {GENERATOR_NAME} nor {CHECKPOINT_NAME}: "
+                          f"train it first (dcgan-lab train {cfg.recipe} --framework keras "
+                          f"--out {run.path})")
+
