@@ -34,7 +34,7 @@ from torch import nn
 from .. import recipes, training
 from ..checkpoint import CheckpointError, atomic_path
 from ..history import History
-from ..training import RunDir, TrainOptions, TrainingDiverged
+from ..training import RunDir, TrainingDiverged, TrainOptions
 
 __all__ = [
     "train", "train_step", "sample", "load_generator", "pick_device", "save_checkpoint",
@@ -418,7 +418,12 @@ def train(
         with _DeferInterrupt() as interrupt:
             for step in range(start + 1, cfg.steps + 1):
                 t0 = time.perf_counter()
-                m = train_step(step, G, D, opt_g, opt_d, images, cfg, dev)
+                try:
+                    m = train_step(step, G, D, opt_g, opt_d, images, cfg, dev)
+                except RuntimeError as e:  # BCELoss refuses NaN probabilities before any NaN loss
+                    if "between 0 and 1" not in str(e):
+                        raise
+                    m = {"loss_d": math.nan, "loss_g": math.nan}
                 training.check_finite(step, **{k: m[k] for k in ("loss_d", "loss_g")})
                 row = history.log(step=step, **m, seconds=time.perf_counter() - t0)
                 for cb in callbacks:
