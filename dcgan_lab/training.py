@@ -325,6 +325,17 @@ class RunDir:
         A folder that holds a different run is refused unless ``force``; a folder that holds this
         run is refused unless ``resume`` (or ``force``, which starts afresh).
         """
+        exists = self.check(cfg, resume=resume, force=force)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.samples.mkdir(exist_ok=True)
+        write_json(self.config_path, cfg.to_dict())
+        return exists and resume and not force
+
+    def check(self, cfg: Config, resume: bool = False, force: bool = False) -> bool:
+        """The checks of :meth:`prepare` without writing anything (to fail before slow work).
+
+        Returns whether the folder already holds a run (a ``config.json``).
+        """
         exists = self.config_path.exists()
         if exists and not force:
             old = self.read_config()
@@ -341,10 +352,7 @@ class RunDir:
         elif resume and not exists:
             raise RunDirError(f"cannot resume: {self.path} holds no run ({self.config_path.name} "
                               f"is missing)")
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.samples.mkdir(exist_ok=True)
-        write_json(self.config_path, cfg.to_dict())
-        return exists and resume and not force
+        return exists
 
 
 def check_finite(step: int, **losses: float) -> None:

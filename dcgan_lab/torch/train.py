@@ -353,6 +353,18 @@ def train(
         cfg = dataclasses.replace(cfg, data=f"<array {'x'.join(map(str, data.shape))}>")
     run = RunDir(out_dir)
     ckpt_path = run.path / CHECKPOINT_NAME
+
+    # Check the folder and an existing checkpoint before any slow work or any write: a corrupt or
+    # foreign checkpoint raises CheckpointError and stays untouched; a folder holding a run is
+    # refused unless resume (or force).
+    state = None
+    if ckpt_path.exists() and not force:
+        state = load_checkpoint(ckpt_path, cfg if resume else None, map_location="cpu")
+        if not resume and not run.config_path.exists():
+            raise training.RunDirError(f"{run.path} holds {CHECKPOINT_NAME} but no config.json: "
+                                       f"pass --force to start afresh there")
+    resuming = run.check(cfg, resume=resume, force=force) and resume and not force
+
     dev = pick_device(device)
     images = load_training_images(cfg, data)
     training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)  # size check
@@ -367,24 +379,16 @@ def train(
     fixed_z = torch.from_numpy(training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim,
                                                     cfg.seed)).to(dev)
 
-    # Check an existing checkpoint before anything is written: a corrupt or foreign file raises
-    # CheckpointError and stays untouched.
-    state = None
-    if ckpt_path.exists() and not force:
-        state = load_checkpoint(ckpt_path, cfg if resume else None, map_location="cpu")
-        if not resume and not run.config_path.exists():
-            raise training.RunDirError(f"{run.path} holds {CHECKPOINT_NAME} but no config.json: "
-                                       f"pass --force to start afresh there")
-    resuming = run.prepare(cfg, resume=resume, force=force)  # refuses another run unless force
     start = 0
     history = History()
-    if resuming and state is not None:
+    if resuming and state is not None:  # weights, optimisers and torch's RNG, as saved
         start = _restore(ckpt_path, state, G, D, opt_g, opt_d, dev)
         history = History.from_csv(run.history_path)
         history.truncate(start)
         print(f"resuming {cfg.recipe} from step {start} of {cfg.steps} ({ckpt_path})")
     elif resuming:
         print(f"{run.path} has no {CHECKPOINT_NAME} yet: starting {cfg.recipe} from step 0")
+    run.prepare(cfg, resume=resume, force=force)  # writes config.json
     for old in run.sample_paths():  # grids of steps this run will (re)draw
         if not resuming or int(old.stem.split("_")[1]) > start:
             old.unlink()

@@ -1,0 +1,322 @@
+"""The ``dcgan-lab`` command line: recipes, train, sample, arithmetic.
+
+    dcgan-lab recipes
+    dcgan-lab train torch-mnist --framework torch --profile smoke --out runs/mnist
+    dcgan-lab train torch-mnist --framework torch --out runs/mnist --resume
+    dcgan-lab sample runs/mnist -n 64 --out grid.png
+    dcgan-lab arithmetic conv 28 --kernel 3 --stride 2 --padding 1
+    dcgan-lab arithmetic transpose 7 --kernel 4 --stride 2 --padding 1
+    dcgan-lab arithmetic plan 64
+
+Frameworks are imported only when a command needs one. Bad options exit with status 2 and a
+message listing the choices; a run that cannot start or continue (a folder holding another run,
+a corrupt checkpoint, missing data, a diverged loss) exits with status 1 and a one-line error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__, profiles, recipes, training
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors reported as one line (exit status 1) instead of a traceback."""
+    from . import data
+    from .checkpoint import CheckpointError
+
+    return (training.RunDirError, CheckpointError, training.TrainingDiverged,
+            data.DatasetNotFound, data.DatasetError, _FrameworkMissing)
+
+
+class _FrameworkMissing(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# argument types
+
+
+def _label_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LOW,HIGH such as 0.7,1.0") from None
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= LOW <= HIGH <= 1")
+    return lo, hi
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: need a positive integer")
+    return v
+
+
+def _padding(text: str) -> int | str:
+    if text in ("same", "valid"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: padding is an integer (PyTorch) or "
+                                         f"'same'/'valid' (Keras)") from None
+
+
+# --------------------------------------------------------------------------------------------
+# the parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dcgan-lab", description="The dcgan-lab course's tools.")
+    p.add_argument("--version", action="version", version=f"dcgan-lab {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("recipes", help="list the recipes",
+                   description="List the recipes: data set, image shape, latent size, "
+                               "parameter counts and source.")
+
+    t = sub.add_parser("train", help="train a recipe into a run folder",
+                       description="Train RECIPE with PyTorch or Keras into a run folder "
+                                   "(config.json, history.csv, samples/, checkpoint, GIF).")
+    t.add_argument("recipe", choices=recipes.names(), metavar="RECIPE",
+                   help=f"one of: {', '.join(recipes.names())}")
+    t.add_argument("--framework", choices=training.FRAMEWORKS, default="torch")
+    t.add_argument("--profile", choices=profiles.PROFILES, default=None,
+                   help=f"budget (default: ${profiles.ENV_VAR}, else by hardware)")
+    t.add_argument("--out", type=Path, default=None,
+                   help="run folder (default: runs/RECIPE-FRAMEWORK)")
+    t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    t.add_argument("--force", action="store_true", help="start afresh in a folder holding a run")
+    t.add_argument("--data", default=None, metavar="PATH_OR_NAME",
+                   help="data set name (mnist, fashion_mnist, cifar10, clothing64) or a folder "
+                        "of photos (default: the recipe's)")
+    t.add_argument("--steps", type=_positive_int)
+    t.add_argument("--batch-size", type=_positive_int)
+    t.add_argument("--sample-every", type=_positive_int)
+    t.add_argument("--checkpoint-every", type=_positive_int)
+    t.add_argument("--lr-g", type=float)
+    t.add_argument("--lr-d", type=float)
+    t.add_argument("--beta1", type=float)
+    t.add_argument("--g-loss", choices=training.G_LOSSES, default="non_saturating")
+    t.add_argument("--label-smoothing", type=float, help="one-sided: real target = 1 - X")
+    t.add_argument("--real-labels", type=_label_range, metavar="LO,HI",
+                   help="soft real targets drawn from [LO, HI], e.g. 0.7,1.0")
+    t.add_argument("--fake-labels", type=_label_range, metavar="LO,HI",
+                   help="soft fake targets drawn from [LO, HI], e.g. 0.0,0.3")
+    t.add_argument("--flip-prob", type=float, default=0.0, help="noisy labels: swap probability")
+    t.add_argument("--d-batches", choices=training.D_BATCHES, default="separate")
+    t.add_argument("--d-steps", type=_positive_int, default=1)
+    t.add_argument("--g-dropout", type=float, default=0.0)
+    t.add_argument("--g-activation", choices=("relu", "leaky_relu"))
+    t.add_argument("--d-activation", choices=("relu", "leaky_relu"))
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--n-fixed", type=_positive_int, default=64,
+                   help="fixed-noise samples per sample grid")
+    t.add_argument("--keras-style", choices=("stacked", "train_step"))
+    t.add_argument("--device", default=None, help="PyTorch device (default: cuda, mps, cpu)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="draw a grid of samples from a trained run",
+                       description="Draw N samples from the generator of RUN_DIR into a PNG grid.")
+    s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    s.add_argument("-n", type=_positive_int, default=64, help="number of samples (default 64)")
+    s.add_argument("--out", type=Path, default=Path("samples.png"))
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--nrow", type=_positive_int, default=None,
+                   help="images per row (default: a square grid)")
+
+    a = sub.add_parser("arithmetic", help="convolution shape calculator",
+                       description="Output sizes of convolutions and transposed convolutions, "
+                                   "and generator plans that land on a target size.")
+    asub = a.add_subparsers(dest="what", metavar="{conv,transpose,plan}", required=True)
+    c = asub.add_parser("conv", help="Conv2d / Conv2D output size")
+    c.add_argument("n", type=_positive_int, help="input size")
+    c.add_argument("--kernel", "-k", type=_positive_int, required=True)
+    c.add_argument("--stride", "-s", type=_positive_int, default=1)
+    c.add_argument("--padding", "-p", type=_padding, default=0,
+                   help="integer (PyTorch) or same/valid (Keras)")
+    c.add_argument("--dilation", type=_positive_int, default=1)
+    tr = asub.add_parser("transpose", help="ConvTranspose2d / Conv2DTranspose output size")
+    tr.add_argument("n", type=_positive_int, help="input size")
+    tr.add_argument("--kernel", "-k", type=_positive_int, required=True)
+    tr.add_argument("--stride", "-s", type=_positive_int, default=1)
+    tr.add_argument("--padding", "-p", type=_padding, default=0,
+                    help="integer (PyTorch) or same/valid (Keras)")
+    tr.add_argument("--output-padding", type=int, default=None)
+    tr.add_argument("--dilation", type=_positive_int, default=1)
+    pl = asub.add_parser("plan", help="plan a generator (or discriminator) stack for a size")
+    pl.add_argument("target", type=_positive_int, help="image size to land on, e.g. 28, 32, 64")
+    pl.add_argument("--start", type=_positive_int, default=None,
+                    help="size after project-and-reshape (default: z as a 1x1 map)")
+    pl.add_argument("--kernel", "-k", type=_positive_int, default=4)
+    pl.add_argument("--stride", "-s", type=_positive_int, default=2)
+    pl.add_argument("--discriminator", action="store_true",
+                    help="plan the discriminator's strided convolutions instead")
+    for sp in (t, c, tr, pl):
+        sp.set_defaults(parser=sp)  # usage errors found after parsing show the right usage line
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    rows = [("recipe", "dataset", "shape", "latent", "G params", "D params", "loss", "source")]
+    for name in recipes.names():
+        r = recipes.get(name)
+        rows.append((r.name, r.dataset, "x".join(map(str, r.image_shape)), str(r.latent_dim),
+                     f"{r.g_params:,}", f"{r.d_params:,}", r.loss, r.source))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for i, row in enumerate(rows):
+        cells = [c.rjust(w) if 3 <= j <= 5 else c.ljust(w) for j, (c, w) in
+                 enumerate(zip(row[:-1], widths, strict=True))]
+        print("  ".join([*cells, row[-1]]))
+        if i == 0:
+            print("  ".join(["-" * w for w in widths] + ["-" * 6]))
+    return 0
+
+
+def _framework(name: str):
+    """The framework package (``dcgan_lab.torch`` or ``dcgan_lab.keras``), imported now."""
+    extra = {"torch": "torch", "keras": "keras"}[name]
+    try:
+        return importlib.import_module(f"dcgan_lab.{name}")
+    except ImportError as e:
+        raise _FrameworkMissing(f"the {name} side is not available ({e}); install it with "
+                                f"pip install 'dcgan-lab[{extra}]'") from None
+
+
+def _function(module, name: str, framework: str):
+    fn = getattr(module, name, None)
+    if fn is not None and not callable(fn):  # the submodule, not the function
+        fn = getattr(fn, name, None)
+    if fn is None:
+        raise _FrameworkMissing(f"dcgan_lab.{framework} has no {name}() in this version")
+    return fn
+
+
+def _options(args: argparse.Namespace) -> training.TrainOptions:
+    return training.TrainOptions(
+        steps=args.steps, batch_size=args.batch_size, sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every, lr_g=args.lr_g, lr_d=args.lr_d, beta1=args.beta1,
+        g_loss=args.g_loss, label_smoothing=args.label_smoothing,
+        real_label_range=args.real_labels, fake_label_range=args.fake_labels,
+        flip_prob=args.flip_prob, d_batches=args.d_batches, d_steps=args.d_steps,
+        g_dropout=args.g_dropout, g_activation=args.g_activation, d_activation=args.d_activation,
+        seed=args.seed, n_fixed=args.n_fixed, keras_style=args.keras_style)
+
+
+def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    options = _options(args)
+    try:  # option values out of range are usage errors (exit 2), found before any import
+        cfg = training.resolve(args.recipe, args.framework, options, args.profile, args.data)
+    except ValueError as e:
+        parser.error(str(e))
+    out = args.out or Path("runs") / f"{args.recipe}-{args.framework}"
+    mod = _framework(args.framework)
+    train = _function(mod, "train", args.framework)
+    kwargs = dict(options=options, profile=args.profile, data=args.data, resume=args.resume,
+                  force=args.force, progress=not args.no_progress)
+    if args.device is not None:
+        if args.framework != "torch":
+            parser.error("--device applies to --framework torch only")
+        kwargs["device"] = args.device
+    print(f"training {cfg.recipe} with {args.framework} ({cfg.profile} profile: {cfg.steps} steps "
+          f"of batch {cfg.batch_size}) into {out}")
+    history = train(args.recipe, out, **kwargs)
+    last = history.rows[-1] if len(history) else {}
+    summary = ", ".join(f"{k}={last[k]:.3f}" for k in ("loss_d", "loss_g", "d_real", "d_fake")
+                        if k in last)
+    print(f"done: {out} (samples/, training.gif, history.csv){'; last step: ' if summary else ''}"
+          f"{summary}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from . import viz
+
+    cfg = training.RunDir(args.run_dir).read_config()
+    mod = _framework(cfg.framework)
+    G = _function(mod, "load_generator", cfg.framework)(args.run_dir)
+    images = _function(mod, "sample", cfg.framework)(G, args.n, seed=args.seed)
+    nrow = args.nrow or math.ceil(math.sqrt(args.n))
+    viz.save_png(images, args.out, nrow=nrow)
+    print(f"wrote {args.out}: {args.n} samples of {cfg.recipe} ({cfg.framework}, seed {args.seed})")
+    return 0
+
+
+def cmd_arithmetic(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import arithmetic as ar
+
+    try:
+        if args.what == "conv":
+            n, k, s, p = args.n, args.kernel, args.stride, args.padding
+            if isinstance(p, str):
+                out = ar.keras_conv_output_size(n, k, s, p)
+                how = (f"Keras Conv2D padding={p!r}: "
+                       + (f"ceil({n}/{s})" if p == "same" else f"floor(({n} - {k})/{s}) + 1"))
+            else:
+                out = ar.conv_output_size(n, k, s, p, args.dilation)
+                dk = f"{args.dilation}*({k} - 1) + 1" if args.dilation > 1 else f"{k}"
+                how = f"Conv2d k{k} s{s} p{p}: floor(({n} + 2*{p} - {dk})/{s}) + 1"
+            print(f"{how} = {out}")
+            print(f"{n}x{n} -> {out}x{out}")
+        elif args.what == "transpose":
+            n, k, s, p, op = args.n, args.kernel, args.stride, args.padding, args.output_padding
+            if isinstance(p, str):
+                out = ar.keras_conv_transpose_output_size(n, k, s, p, op)
+                how = f"Keras Conv2DTranspose padding={p!r}" + (
+                    f", output_padding={op}" if op is not None else "")
+            else:
+                out = ar.conv_transpose_output_size(n, k, s, p, op or 0, args.dilation)
+                how = (f"ConvTranspose2d k{k} s{s} p{p} op{op or 0}: "
+                       f"({n} - 1)*{s} - 2*{p} + {k} + {op or 0}")
+                if args.dilation > 1:
+                    how += f" (dilation {args.dilation})"
+            print(f"{how} = {out}")
+            print(f"{n}x{n} -> {out}x{out}")
+        else:
+            if args.discriminator:
+                plan = ar.plan_discriminator(args.target, kernel=args.kernel, stride=args.stride)
+            else:
+                plan = ar.plan_generator(args.target, start=args.start, kernel=args.kernel,
+                                         stride=args.stride)
+            print(ar.format_plan(plan))
+    except ValueError as e:
+        parser.error(str(e))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "recipes":
+            return cmd_recipes(args)
+        if args.command == "train":
+            return cmd_train(args, args.parser)
+        if args.command == "sample":
+            return cmd_sample(args)
+        return cmd_arithmetic(args, args.parser)
+    except KeyboardInterrupt:
+        return 130  # the trainer has printed how to resume
+    except Exception as e:  # noqa: BLE001 - only the known user errors become one line
+        if isinstance(e, _user_errors()):
+            print(f"dcgan-lab: error: {e}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
