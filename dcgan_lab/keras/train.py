@@ -601,7 +601,9 @@ def restore(state: dict, trainer: GAN | StackedGAN) -> int:
 
 def _save_model(model: keras.Model, path: Path) -> None:
     """``model.save`` (the .keras zip) atomically, without compile state or optimiser."""
-    clean = keras.Model(model.inputs, model.outputs, name=model.name)  # shares the layers
+    single = len(model.inputs) == 1 and len(model.outputs) == 1
+    clean = keras.Model(model.input if single else model.inputs,  # shares the layers
+                        model.output if single else model.outputs, name=model.name)
     with atomic_path(path) as tmp:
         staged = tmp.with_name(tmp.name + ".keras")  # save() insists on the extension
         try:
