@@ -215,7 +215,7 @@ def keras_to_torch(keras_model, torch_model) -> None:
             targets = [tm.weight] + ([tm.bias] if tm.bias is not None else [])
         for t, a in zip(targets, arrays, strict=True):
             with torch.no_grad():
-                t.copy_(torch.from_numpy(np.ascontiguousarray(a)).to(t.dtype))
+                t.copy_(torch.from_numpy(np.ascontiguousarray(a)).to(device=t.device, dtype=t.dtype))
 
 
 def torch_to_keras(torch_model, keras_model) -> None:
