@@ -1,0 +1,143 @@
+"""The ``dcgan-lab`` command line, run as ``python -m dcgan_lab.cli`` in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dcgan_lab import recipes
+
+ENV = {**os.environ, "DCGAN_LAB_PROFILE": "smoke", "OMP_NUM_THREADS": "1",
+       "PYTHONUNBUFFERED": "1"}
+
+
+def cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dcgan_lab.cli", *map(str, args)],
+                          capture_output=True, text=True, env=ENV, timeout=timeout)
+
+
+def _one_line_error(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("dcgan-lab: error:")]
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def test_recipes_lists_all_eight():
+    r = cli("recipes")
+    assert r.returncode == 0, r.stderr
+    rows = [ln.split()[0] for ln in r.stdout.splitlines()[2:] if ln.strip()]
+    assert rows == recipes.names() and len(rows) == 8
+    assert "18,855,040" in r.stdout and "4,315,585" in r.stdout  # paper-lsun64 G / D
+
+
+def test_unknown_recipe_lists_the_names():
+    r = cli("train", "no-such-gan")
+    assert r.returncode == 2
+    assert "no-such-gan" in r.stderr
+    assert all(name in r.stderr for name in recipes.names())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--d-batches", "mixed"], "choose from 'separate', 'concat'"),
+    (["--framework", "jax"], "choose from 'torch', 'keras'"),
+    (["--profile", "tpu"], "choose from 'smoke', 'cpu', 'gpu'"),
+    (["--flip-prob", "0.9"], "flip_prob=0.9"),
+    (["--real-labels", "1.0,0.7"], "LOW <= HIGH"),
+    (["--steps", "0"], "positive integer"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bad_option_values_exit_2(args, message):
+    r = cli("train", "torch-mnist", *args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "run"
+    r = cli("train", "torch-mnist", "--framework", "torch", "--profile", "smoke", "--out", out,
+            "--no-progress")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_train_writes_the_run_folder(run_dir):
+    for name in ("config.json", "history.csv", "checkpoint.pt", "generator.pt", "training.gif"):
+        assert (run_dir / name).is_file(), name
+    budget = recipes.get("torch-mnist").budget("smoke")
+    steps = [int(ln.split(",")[0]) for ln in (run_dir / "history.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, budget.steps + 1))
+    samples = sorted(p.name for p in (run_dir / "samples").glob("*.png"))
+    assert samples == [f"step_{s:06d}.png"
+                       for s in range(budget.sample_every, budget.steps + 1, budget.sample_every)]
+
+
+def test_train_again_refuses_then_resumes(run_dir, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(run_dir, out)
+    line = _one_line_error(cli("train", "torch-mnist", "--out", out, "--no-progress"))
+    assert "--resume" in line and str(out) in line
+    line = _one_line_error(cli("train", "torch-mnist", "--out", out, "--lr-d", "1e-5"))
+    assert "different run" in line and "lr_d" in line
+    steps = recipes.get("torch-mnist").budget("smoke").steps + 2
+    r = cli("train", "torch-mnist", "--out", out, "--resume", "--steps", steps, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "resuming torch-mnist from step 12" in r.stdout
+    assert (out / "history.csv").read_text().splitlines()[-1].startswith(f"{steps},")
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(run_dir, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(run_dir, out)
+    (out / "checkpoint.pt").write_bytes(b"\x00garbage")
+    line = _one_line_error(cli("train", "torch-mnist", "--out", out, "--resume"))
+    assert str(out / "checkpoint.pt") in line
+    assert (out / "checkpoint.pt").read_bytes() == b"\x00garbage"
+
+
+def test_sample_writes_a_grid(run_dir, tmp_path):
+    from PIL import Image
+
+    png = tmp_path / "grid.png"
+    r = cli("sample", run_dir, "-n", "10", "--out", png, "--seed", "1")
+    assert r.returncode == 0, r.stderr
+    with Image.open(png) as im:  # 10 images -> 4 columns x 3 rows of 28x28 with 2 px padding
+        assert im.size == (4 * 28 + 5 * 2, 3 * 28 + 4 * 2)
+    line = _one_line_error(cli("sample", tmp_path, "--out", png))
+    assert "config.json" in line
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["conv", "28", "--kernel", "3", "--stride", "2", "--padding", "1"], "28x28 -> 14x14"),
+    (["conv", "64", "-k", "4", "-s", "2", "-p", "1"], "64x64 -> 32x32"),
+    (["conv", "7", "-k", "3", "-s", "2", "-p", "same"], "7x7 -> 4x4"),
+    (["transpose", "7", "--kernel", "4", "--stride", "2", "--padding", "1"], "7x7 -> 14x14"),
+    (["transpose", "4", "-k", "4", "-s", "1", "-p", "0"], "4x4 -> 7x7"),
+    (["transpose", "4", "-k", "5", "-s", "2", "-p", "2", "--output-padding", "1"], "4x4 -> 8x8"),
+])
+def test_arithmetic_sizes(args, expected):
+    r = cli("arithmetic", *args)
+    assert r.returncode == 0, r.stderr
+    assert expected in r.stdout
+    n_out = expected.split("x")[-1]
+    assert re.search(rf"= {n_out}$", r.stdout.splitlines()[0])
+
+
+def test_arithmetic_plan_and_errors():
+    r = cli("arithmetic", "plan", "64")
+    assert r.returncode == 0, r.stderr
+    outs = re.findall(r"ConvTranspose2d\s+\S+\s+\d+\s+\d+\s+\d+\s+\d+\s+(\d+)x\d+", r.stdout)
+    assert outs == ["4", "8", "16", "32", "64"]
+    r = cli("arithmetic", "plan", "28")
+    assert "14x14" in r.stdout and "28x28" in r.stdout and "7x7" in r.stdout
+    r = cli("arithmetic", "conv", "2", "--kernel", "5")
+    assert r.returncode == 2 and "kernel=5" in r.stderr and "Traceback" not in r.stderr
