@@ -723,24 +723,26 @@ def train(
                          f"'train_step', g_loss={cfg.g_loss!r})")
     run = RunDir(out_dir)
     ckpt_path = run.path / CHECKPOINT_NAME
-    images = load_training_images(cfg, data)
-    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)  # size check
 
-    # A corrupt or foreign checkpoint raises CheckpointError before anything is written.
+    # Check the folder and an existing checkpoint before any slow work or any write: a corrupt or
+    # foreign checkpoint raises CheckpointError and stays untouched; a folder holding a run is
+    # refused unless resume (or force).
     state = None
     if ckpt_path.exists() and not force:
         state = load_checkpoint(ckpt_path, cfg if resume else None)
         if not resume and not run.config_path.exists():
             raise training.RunDirError(f"{run.path} holds {CHECKPOINT_NAME} but no config.json: "
                                        f"pass --force to start afresh there")
+    resuming = run.check(cfg, resume=resume, force=force) and resume and not force
 
+    images = load_training_images(cfg, data)
+    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)  # size check
     _seed(cfg.seed)
     G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
                  d_activation=cfg.d_activation)
     trainer = make_trainer(cfg, G, D)
     fixed_z = training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim, cfg.seed)
 
-    resuming = run.prepare(cfg, resume=resume, force=force)  # refuses another run unless force
     start = 0
     history = History()
     if resuming and state is not None:
@@ -752,6 +754,7 @@ def train(
               f"{cfg.steps} ({ckpt_path})")
     elif resuming:
         print(f"{run.path} has no {CHECKPOINT_NAME} yet: starting {cfg.recipe} from step 0")
+    run.prepare(cfg, resume=resume, force=force)  # writes config.json
     for old in run.sample_paths():  # grids of steps this run will (re)draw
         if not resuming or int(old.stem.split("_")[1]) > start:
             old.unlink()
