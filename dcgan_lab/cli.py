@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(config.json, history.csv, samples/, checkpoint, GIF).")
     t.add_argument("recipe", choices=recipes.names(), metavar="RECIPE",
                    help=f"one of: {', '.join(recipes.names())}")
-    t.add_argument("--framework", choices=training.FRAMEWORKS, default="torch")
+    t.add_argument("--framework", choices=training.FRAMEWORKS,
+                   help="default: torch (with --resume: the run's)")
     t.add_argument("--profile", choices=profiles.PROFILES, default=None,
                    help=f"budget (default: ${profiles.ENV_VAR}, else by hardware)")
     t.add_argument("--out", type=Path, default=None,
@@ -107,21 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr-g", type=float)
     t.add_argument("--lr-d", type=float)
     t.add_argument("--beta1", type=float)
-    t.add_argument("--g-loss", choices=training.G_LOSSES, default="non_saturating")
+    t.add_argument("--g-loss", choices=training.G_LOSSES, help="default: non_saturating")
     t.add_argument("--label-smoothing", type=float, help="one-sided: real target = 1 - X")
     t.add_argument("--real-labels", type=_label_range, metavar="LO,HI",
                    help="soft real targets drawn from [LO, HI], e.g. 0.7,1.0")
     t.add_argument("--fake-labels", type=_label_range, metavar="LO,HI",
                    help="soft fake targets drawn from [LO, HI], e.g. 0.0,0.3")
-    t.add_argument("--flip-prob", type=float, default=0.0, help="noisy labels: swap probability")
-    t.add_argument("--d-batches", choices=training.D_BATCHES, default="separate")
-    t.add_argument("--d-steps", type=_positive_int, default=1)
-    t.add_argument("--g-dropout", type=float, default=0.0)
+    t.add_argument("--flip-prob", type=float, help="noisy labels: swap probability (default 0)")
+    t.add_argument("--d-batches", choices=training.D_BATCHES, help="default: separate")
+    t.add_argument("--d-steps", type=_positive_int, help="D updates per G update (default 1)")
+    t.add_argument("--g-dropout", type=float, help="dropout in G (default 0)")
     t.add_argument("--g-activation", choices=("relu", "leaky_relu"))
     t.add_argument("--d-activation", choices=("relu", "leaky_relu"))
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--n-fixed", type=_positive_int, default=64,
-                   help="fixed-noise samples per sample grid")
+    t.add_argument("--seed", type=int, help="default 0")
+    t.add_argument("--n-fixed", type=_positive_int,
+                   help="fixed-noise samples per sample grid (default 64)")
     t.add_argument("--keras-style", choices=("stacked", "train_step"))
     t.add_argument("--device", default=None, help="PyTorch device (default: cuda, mps, cpu)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -206,27 +207,49 @@ def _function(module, name: str, framework: str):
     return fn
 
 
-def _options(args: argparse.Namespace) -> training.TrainOptions:
-    return training.TrainOptions(
-        steps=args.steps, batch_size=args.batch_size, sample_every=args.sample_every,
-        checkpoint_every=args.checkpoint_every, lr_g=args.lr_g, lr_d=args.lr_d, beta1=args.beta1,
-        g_loss=args.g_loss, label_smoothing=args.label_smoothing,
-        real_label_range=args.real_labels, fake_label_range=args.fake_labels,
-        flip_prob=args.flip_prob, d_batches=args.d_batches, d_steps=args.d_steps,
-        g_dropout=args.g_dropout, g_activation=args.g_activation, d_activation=args.d_activation,
-        seed=args.seed, n_fixed=args.n_fixed, keras_style=args.keras_style)
+#: TrainOptions field -> the command-line option (its argparse dest) that sets it
+_OPTION_ARGS = {
+    "steps": "steps", "batch_size": "batch_size", "sample_every": "sample_every",
+    "checkpoint_every": "checkpoint_every", "lr_g": "lr_g", "lr_d": "lr_d", "beta1": "beta1",
+    "g_loss": "g_loss", "label_smoothing": "label_smoothing", "real_label_range": "real_labels",
+    "fake_label_range": "fake_labels", "flip_prob": "flip_prob", "d_batches": "d_batches",
+    "d_steps": "d_steps", "g_dropout": "g_dropout", "g_activation": "g_activation",
+    "d_activation": "d_activation", "seed": "seed", "n_fixed": "n_fixed",
+    "keras_style": "keras_style",
+}
+
+
+def _options(args: argparse.Namespace, saved: training.Config | None) -> training.TrainOptions:
+    """The options given on the command line; with ``--resume``, the others come from the run's
+    config.json (so ``--resume`` alone continues the run as it was started)."""
+    given = {f: getattr(args, a) for f, a in _OPTION_ARGS.items() if getattr(args, a) is not None}
+    if saved is not None:
+        old = saved.to_dict()
+        keep = {f: old[f] for f in _OPTION_ARGS if f in old}
+        keep.update(metric_every=old.get("metric_every"))
+        return training.TrainOptions(**{**keep, **given})
+    return training.TrainOptions(**given)
 
 
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    options = _options(args)
+    out = args.out or Path("runs") / f"{args.recipe}-{args.framework or 'torch'}"
+    run = training.RunDir(out)
+    saved = run.read_config() if args.resume and run.config_path.exists() else None
+    if saved is not None and saved.recipe != args.recipe:
+        raise training.RunDirError(f"{out} holds a {saved.recipe} run, not {args.recipe}: "
+                                   f"choose another --out")
+    options = _options(args, saved)
+    args.framework = args.framework or (saved.framework if saved is not None else "torch")
+    data = args.data
+    if data is None and saved is not None and not saved.data.startswith("<"):
+        data = saved.data  # the data set or folder the run was started on
     try:  # option values out of range are usage errors (exit 2), found before any import
-        cfg = training.resolve(args.recipe, args.framework, options, args.profile, args.data)
+        cfg = training.resolve(args.recipe, args.framework, options, args.profile, data)
     except ValueError as e:
         parser.error(str(e))
-    out = args.out or Path("runs") / f"{args.recipe}-{args.framework}"
     mod = _framework(args.framework)
     train = _function(mod, "train", args.framework)
-    kwargs = dict(options=options, profile=args.profile, data=args.data, resume=args.resume,
+    kwargs = dict(options=options, profile=args.profile, data=data, resume=args.resume,
                   force=args.force, progress=not args.no_progress)
     if args.device is not None:
         if args.framework != "torch":

@@ -95,6 +95,18 @@ def test_train_again_refuses_then_resumes(run_dir, tmp_path):
     assert (out / "history.csv").read_text().splitlines()[-1].startswith(f"{steps},")
 
 
+def test_resume_alone_keeps_the_options_of_the_run(tmp_path):
+    out = tmp_path / "run"
+    r = cli("train", "torch-mnist", "--out", out, "--steps", "2", "--batch-size", "8",
+            "--lr-d", "1e-4", "--d-batches", "concat", "--real-labels", "0.8,1.0", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    r = cli("train", "torch-mnist", "--out", out, "--resume", "--steps", "3", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "resuming torch-mnist from step 2 of 3" in r.stdout
+    config = (out / "config.json").read_text()
+    assert '"lr_d": 0.0001' in config and '"d_batches": "concat"' in config
+
+
 def test_corrupt_checkpoint_is_a_one_line_error(run_dir, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(run_dir, out)
