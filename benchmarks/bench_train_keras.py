@@ -1,13 +1,18 @@
-"""Keras training speed: dcgan_lab's train step vs a plain keras.io-style reference loop.
+"""Keras training speed: dcgan_lab's train step vs a plain reference loop on the same networks.
 
-Both run the same networks (``dcgan_lab.keras.build(recipe)``), batch size and Adam settings on
-the same device. "ours" is :func:`dcgan_lab.keras.train.train_step` (the stateless NumPy streams
-for rows, ``z`` and targets, then the traced ``GAN.train_step`` or the stacked
-``train_on_batch`` calls); "reference" is the loop a reader would write from the keras.io DCGAN
-example: a ``tf.function`` train step that draws ``z`` on the device, fed from a ``tf.data``
-pipeline. The ratio ours/reference shows what exact resumability costs.
+* ``ours``: :func:`dcgan_lab.keras.train.train_step`, exactly what ``train`` runs per step minus
+  its I/O: the stateless NumPy streams for rows, ``z`` and targets, then the traced
+  ``GAN.train_step`` (train_step style) or the stacked ``train_on_batch`` calls (stacked style);
+* ``reference``: the loop a reader would write from the sources, inline: for the train_step
+  style the keras.io DCGAN step (a ``tf.function`` drawing ``z`` on the device), for the stacked
+  style the GANs-in-Action loop (``D.train_on_batch`` on real and on fake, then
+  ``combined.train_on_batch``).
 
-    python benchmarks/bench_train_keras.py --recipe torch-mnist --steps 50 --batch 64
+``keras_ours``/``keras_reference`` follow the contract of ``benchmarks/bench_train.py``
+(``fn(recipe, steps, batch_size, warmup) -> dict`` with ``seconds``), which registers them as its
+"keras" framework. TensorFlow is imported inside the functions only. Standalone:
+
+    python benchmarks/bench_train_keras.py --recipe torch-mnist --steps 30 --batch-size 64
     python benchmarks/bench_train_keras.py --recipe dense-mnist --style stacked
 
 Not run by pytest. Keep --steps small on a shared CPU.
@@ -19,110 +24,157 @@ import argparse
 import importlib
 import json
 import os
+import sys
 import time
+from pathlib import Path
+
+import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from dcgan_lab import data, training  # noqa: E402
-from dcgan_lab.keras.models import build  # noqa: E402
-
-T = importlib.import_module("dcgan_lab.keras.train")
+from dcgan_lab import recipes, training  # noqa: E402
 
 
-def reference_train_step(cfg: training.Config, G: keras.Model, D: keras.Model):
-    """A plain keras.io-style step: z drawn in the graph, D on real + fake, then G."""
-    from_logits = cfg.loss == "logits"
-    bce = keras.losses.BinaryCrossentropy(from_logits=from_logits)
+def _images(recipe: recipes.Recipe, batch_size: int, seed: int = 0) -> np.ndarray:
+    """Random uint8 images of the recipe's shape (as bench_train.py uses)."""
+    h, w, c = recipe.image_shape
+    n = max(4 * batch_size, 256)
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, c), dtype=np.uint8)
+
+
+def _setup(recipe_name: str, batch_size: int, style: str | None = None):
+    import keras
+
+    from dcgan_lab.keras.models import build
+
+    cfg = training.resolve(recipe_name, "keras", training.TrainOptions(
+        batch_size=batch_size, keras_style=style), profile="smoke")
+    keras.utils.set_random_seed(0)
+    G, D = build(recipe_name)
+    return cfg, G, D
+
+
+def _result(seconds: float, notes: str) -> dict:
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    out = {"seconds": seconds, "notes": notes, "device": "GPU" if gpu else "CPU"}
+    if gpu:
+        out["gpu_peak_mb"] = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    return out
+
+
+def _timed(one_step, steps: int, warmup: int) -> float:
+    for i in range(warmup):
+        one_step(i)
+    t0 = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        one_step(i)
+    return time.perf_counter() - t0
+
+
+def keras_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
+               style: str | None = None) -> dict:
+    """``dcgan_lab.keras.train.train_step``: what ``train`` runs per step, minus its I/O."""
+    T = importlib.import_module("dcgan_lab.keras.train")
+    cfg, G, D = _setup(recipe_name, batch_size, style)
+    trainer = T.make_trainer(cfg, G, D)
+    images = _images(cfg.recipe_obj, batch_size)
+    seconds = _timed(lambda i: T.train_step(i + 1, trainer, images, cfg), steps, warmup)
+    notes = [f"{cfg.keras_style} style", "z and rows from NumPy streams"]
+    if cfg.half_batch:
+        n_real, n_fake = training.d_batch_sizes(cfg)
+        notes.append(f"D sees {n_real} real + {n_fake} fake")
+    if cfg.rounds_per_step > 1:
+        notes.append(f"{cfg.rounds_per_step} rounds per step")
+    return _result(seconds, "; ".join(notes))
+
+
+def keras_reference(recipe_name: str, steps: int, batch_size: int, warmup: int,
+                    style: str | None = None) -> dict:
+    """The sources' loop, inline, on the same networks (see the module docstring)."""
+    import keras
+    import tensorflow as tf
+
+    cfg, G, D = _setup(recipe_name, batch_size, style)
+    logits = cfg.loss == "logits"
+    latent = cfg.recipe_obj.latent_dim
+    images = _images(cfg.recipe_obj, batch_size)
+
+    def batch(i: int) -> np.ndarray:  # the data pipeline's batch, in [-1, 1]
+        rows = images[(i * batch_size) % (len(images) - batch_size):][:batch_size]
+        return rows.astype(np.float32) / 127.5 - 1.0
+
+    if cfg.keras_style == "stacked":  # GANs in Action, chapter 3/4
+        D.compile(optimizer=keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta1),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=logits))
+        D.trainable = False
+        z_in = keras.Input((latent,))
+        combined = keras.Model(z_in, D(G(z_in)))
+        combined.compile(optimizer=keras.optimizers.Adam(cfg.lr_g, beta_1=cfg.beta1),
+                         loss=keras.losses.BinaryCrossentropy(from_logits=logits))
+        rng = np.random.default_rng(0)
+        ones = np.ones((batch_size, 1), np.float32)
+        zeros = np.zeros((batch_size, 1), np.float32)
+
+        def one_step(i: int) -> None:
+            z = rng.standard_normal((batch_size, latent), dtype=np.float32)
+            fake = G.predict_on_batch(z)
+            D.trainable = True  # Keras 3 reads the flag when a train function is first traced
+            D.train_on_batch(batch(i), ones)
+            D.train_on_batch(fake, zeros)
+            D.trainable = False
+            combined.train_on_batch(rng.standard_normal((batch_size, latent), dtype=np.float32),
+                                    ones)
+
+        return _result(_timed(one_step, steps, warmup), "GANs in Action loop (train_on_batch)")
+
+    bce = keras.losses.BinaryCrossentropy(from_logits=logits)
     opt_d = keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta1, beta_2=cfg.beta2)
     opt_g = keras.optimizers.Adam(cfg.lr_g, beta_1=cfg.beta1, beta_2=cfg.beta2)
-    latent = cfg.recipe_obj.latent_dim
 
     @tf.function
-    def step(real):
+    def train_step(real):  # keras.io DCGAN, with separate real and fake passes
         n = tf.shape(real)[0]
-        z = tf.random.normal((n, latent))
-        fake = G(z, training=True)
+        fake = G(tf.random.normal((n, latent)), training=True)
         with tf.GradientTape() as tape:
             out_real, out_fake = D(real, training=True), D(fake, training=True)
             loss_d = bce(tf.ones_like(out_real), out_real) + bce(tf.zeros_like(out_fake), out_fake)
         grads = tape.gradient(loss_d, D.trainable_weights)
         opt_d.apply_gradients(zip(grads, D.trainable_weights, strict=True))
-        z = tf.random.normal((n, latent))
         with tf.GradientTape() as tape:
-            out = D(G(z, training=True), training=True)
+            out = D(G(tf.random.normal((n, latent)), training=True), training=True)
             loss_g = bce(tf.ones_like(out), out)
         grads = tape.gradient(loss_g, G.trainable_weights)
         opt_g.apply_gradients(zip(grads, G.trainable_weights, strict=True))
         return loss_d, loss_g
 
-    return step
+    def one_step(i: int) -> None:
+        for _ in range(cfg.rounds_per_step):
+            train_step(tf.convert_to_tensor(batch(i)))
+
+    return _result(_timed(one_step, steps, warmup), "keras.io DCGAN train_step in a tf.function")
 
 
-def reference_stacked(cfg: training.Config, G: keras.Model, D: keras.Model):
-    """The GANs-in-Action loop: D.train_on_batch on real and fake, combined on z."""
-    st = T.StackedGAN.from_config_of(cfg, G, D)
-    latent = cfg.recipe_obj.latent_dim
-    rng = np.random.default_rng(0)
-
-    def step(real):
-        n = len(real)
-        fake = G.predict_on_batch(rng.standard_normal((n, latent), dtype=np.float32))
-        st.train_d(real, fake, np.ones((n, 1), np.float32), np.zeros((n, 1), np.float32))
-        st.train_g(rng.standard_normal((n, latent), dtype=np.float32))
-
-    return step
-
-
-def timed(fn, steps: int, warmup: int) -> float:
-    for i in range(warmup):
-        fn(i)
-    t0 = time.perf_counter()
-    for i in range(steps):
-        fn(warmup + i)
-    return steps / (time.perf_counter() - t0)
-
-
-def main(argv=None) -> dict:
+def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--recipe", default="torch-mnist")
-    p.add_argument("--style", choices=("stacked", "train_step"), default=None)
+    p.add_argument("--style", choices=("stacked", "train_step"), default=None,
+                   help="Keras style (default: the recipe's)")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--images", type=int, default=2048, help="training images to load")
+    p.add_argument("--batch-size", type=int, default=64)
     args = p.parse_args(argv)
-
-    cfg = training.resolve(args.recipe, "keras", training.TrainOptions(
-        batch_size=args.batch, keras_style=args.style))
-    x, _ = data.load(cfg.data, "train", verbose=False)
-    images = T.load_training_images(cfg, np.ascontiguousarray(x[: args.images]))
-    keras.utils.set_random_seed(0)
-
-    G, D = build(cfg.recipe)
-    trainer = T.make_trainer(cfg, G, D)
-    ours = timed(lambda i: T.train_step(i + 1, trainer, images, cfg), args.steps, args.warmup)
-
-    G, D = build(cfg.recipe)
-    ds = iter(tf.data.Dataset.from_tensor_slices(images).repeat().shuffle(len(images))
-              .batch(args.batch, drop_remainder=True)
-              .map(lambda b: tf.cast(b, tf.float32) / 127.5 - 1).prefetch(2))
-    if cfg.keras_style == "stacked":
-        ref_step = reference_stacked(cfg, G, D)
-        ref = timed(lambda i: ref_step(next(ds).numpy()), args.steps, args.warmup)
-    else:
-        ref_step = reference_train_step(cfg, G, D)
-        ref = timed(lambda i: ref_step(next(ds)), args.steps, args.warmup)
-
-    result = {"recipe": cfg.recipe, "style": cfg.keras_style, "batch": args.batch,
-              "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
-              "ours_steps_per_s": round(ours, 2), "reference_steps_per_s": round(ref, 2),
-              "ratio": round(ours / ref, 3)}
+    ours = keras_ours(args.recipe, args.steps, args.batch_size, args.warmup, args.style)
+    ref = keras_reference(args.recipe, args.steps, args.batch_size, args.warmup, args.style)
+    result = {"recipe": args.recipe, "style": args.style or recipes.get(args.recipe).keras_style,
+              "batch_size": args.batch_size, "device": ours["device"],
+              "ours_steps_per_s": round(args.steps / ours["seconds"], 2),
+              "reference_steps_per_s": round(args.steps / ref["seconds"], 2),
+              "ratio": round(ref["seconds"] / ours["seconds"], 3)}
     print(json.dumps(result))
     return result
 
