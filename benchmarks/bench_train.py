@@ -1,0 +1,286 @@
+"""Training speed and memory: our step function against a plain reference loop, per recipe.
+
+    python benchmarks/bench_train.py --framework torch --recipes all --steps 20 --batch-size 64 \\
+        --out benchmarks/results.md
+
+For every (framework, recipe) two measurements run, each in a fresh subprocess so that peak
+memory is that run's alone:
+
+* ``ours``: the package's step function (``dcgan_lab.torch.train.train_step``), exactly what the
+  training loop calls, without the loop's I/O (no samples, checkpoints or history files);
+* ``reference``: the same networks trained by a plain loop written inline in the style of the
+  canonical example (PyTorch: pytorch/examples ``dcgan/main.py``: fp32, no compile, BCE, Adam,
+  full real and fake batches, G's update reusing the fake batch of D's update).
+
+Both see the same uint8 images (random, of the recipe's shape) converted per step. Speed is
+generator steps per second after ``--warmup`` untimed steps; memory is the growth of the process'
+peak resident set (``ru_maxrss``) from just before the models are built to the end (plus the peak
+CUDA allocation on a GPU). The report is a markdown table (``--out``) and the same rows as JSON
+(``--out`` with ``.json``).
+
+A framework is a pair of functions in :data:`FRAMEWORKS` (``ours``, ``reference``), each
+``fn(recipe, steps, batch_size, warmup) -> dict`` with at least ``seconds`` (of the timed steps)
+and optionally ``notes`` and ``gpu_peak_mb``; add the Keras pair there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
+
+from dcgan_lab import recipes, training  # noqa: E402
+
+
+def _images(recipe: recipes.Recipe, batch_size: int, seed: int = 0) -> np.ndarray:
+    h, w, c = recipe.image_shape
+    n = max(4 * batch_size, 256)
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, c), dtype=np.uint8)
+
+
+def _maxrss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return kb / 1024 / (1024 if sys.platform == "darwin" else 1)
+
+
+# --------------------------------------------------------------------------------------------
+# PyTorch
+
+
+def _torch_setup(recipe_name: str, batch_size: int):
+    import torch
+
+    from dcgan_lab.torch.models import build
+
+    cfg = training.resolve(recipe_name, "torch", training.TrainOptions(batch_size=batch_size),
+                           profile="smoke")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(0)
+    G, D = build(recipe_name)
+    G, D = G.to(device), D.to(device)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    return torch, cfg, device, G, D, opt_g, opt_d
+
+
+def _torch_sync(torch, device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _torch_result(torch, device, seconds: float, notes: str) -> dict:
+    out = {"seconds": seconds, "notes": notes, "device": str(device)}
+    if device.type == "cuda":
+        out["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def torch_ours(recipe_name: str, steps: int, batch_size: int, warmup: int) -> dict:
+    """``dcgan_lab.torch.train.train_step``: what ``train`` runs per step, minus its I/O."""
+    import importlib
+
+    torch, cfg, device, G, D, opt_g, opt_d = _torch_setup(recipe_name, batch_size)
+    train_step = importlib.import_module("dcgan_lab.torch.train").train_step
+    images = _images(cfg.recipe_obj, batch_size)
+    for step in range(1, warmup + 1):
+        train_step(step, G, D, opt_g, opt_d, images, cfg, device)
+    _torch_sync(torch, device)
+    t0 = time.perf_counter()
+    for step in range(warmup + 1, warmup + steps + 1):
+        train_step(step, G, D, opt_g, opt_d, images, cfg, device)
+    _torch_sync(torch, device)
+    seconds = time.perf_counter() - t0
+    n_real, n_fake = training.d_batch_sizes(cfg)
+    notes = ["fresh z for G (one extra no-grad G forward)"]
+    if cfg.half_batch:
+        notes.append(f"D sees {n_real} real + {n_fake} fake")
+    if cfg.rounds_per_step > 1:
+        notes.append(f"{cfg.rounds_per_step} rounds per step")
+    return _torch_result(torch, device, seconds, "; ".join(notes))
+
+
+def torch_reference(recipe_name: str, steps: int, batch_size: int, warmup: int) -> dict:
+    """The canonical pytorch/examples DCGAN loop, inline, on the same networks."""
+    torch, cfg, device, netG, netD, optimizerG, optimizerD = _torch_setup(recipe_name, batch_size)
+    nn = torch.nn
+    criterion = nn.BCELoss() if cfg.loss == "bce" else nn.BCEWithLogitsLoss()
+    nz = cfg.recipe_obj.latent_dim
+    images = _images(cfg.recipe_obj, batch_size)
+    real_label, fake_label = 1.0, 0.0
+
+    def one_step(i: int) -> None:
+        # the data loader's batch: uint8 NHWC -> float NCHW in [-1, 1]
+        rows = images[(i * batch_size) % (len(images) - batch_size):][:batch_size]
+        real_cpu = torch.from_numpy(rows).permute(0, 3, 1, 2).contiguous().float() / 127.5 - 1.0
+        # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+        netD.zero_grad()
+        real = real_cpu.to(device)
+        b_size = real.size(0)
+        label = torch.full((b_size, 1), real_label, dtype=real.dtype, device=device)
+        output = netD(real)
+        errD_real = criterion(output, label)
+        errD_real.backward()
+        noise = torch.randn(b_size, nz, device=device)
+        fake = netG(noise)
+        label.fill_(fake_label)
+        output = netD(fake.detach())
+        errD_fake = criterion(output, label)
+        errD_fake.backward()
+        optimizerD.step()
+        # (2) Update G network: maximize log(D(G(z)))
+        netG.zero_grad()
+        label.fill_(real_label)
+        output = netD(fake)
+        errG = criterion(output, label)
+        errG.backward()
+        optimizerG.step()
+
+    for i in range(warmup):
+        one_step(i)
+    _torch_sync(torch, device)
+    t0 = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        one_step(i)
+    _torch_sync(torch, device)
+    return _torch_result(torch, device, time.perf_counter() - t0, "pytorch/examples dcgan loop")
+
+
+#: framework -> {"ours": fn, "reference": fn}; fn(recipe, steps, batch_size, warmup) -> dict
+FRAMEWORKS: dict[str, dict[str, Callable[[str, int, int, int], dict]]] = {
+    "torch": {"ours": torch_ours, "reference": torch_reference},
+}
+
+
+# --------------------------------------------------------------------------------------------
+# one measurement per subprocess
+
+
+def worker(framework: str, which: str, recipe: str, steps: int, batch_size: int,
+           warmup: int) -> dict:
+    import importlib
+
+    importlib.import_module(f"dcgan_lab.{framework}")  # the framework's import is not the run's
+    before = _maxrss_mb()
+    result = FRAMEWORKS[framework][which](recipe, steps, batch_size, warmup)
+    peak = _maxrss_mb()
+    result.update(steps=steps, batch_size=batch_size, steps_per_s=steps / result["seconds"],
+                  peak_rss_mb=peak, rss_growth_mb=peak - before)
+    return result
+
+
+def measure(framework: str, which: str, recipe: str, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", framework, which, recipe,
+           "--steps", str(args.steps), "--batch-size", str(args.batch_size),
+           "--warmup", str(args.warmup)]
+    env = dict(os.environ)
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+    if r.returncode != 0 or not lines:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        return {"error": tail[0]}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def _fmt(v, spec: str) -> str:
+    return format(v, spec) if isinstance(v, (int, float)) else "-"
+
+
+def report(rows: list[dict], args: argparse.Namespace) -> str:
+    import platform
+
+    head = (f"Training steps per second and memory, {args.steps} timed steps (after {args.warmup} "
+            f"warm-up) of batch {args.batch_size}; ours = the package's `train_step`, reference "
+            f"= the canonical loop inline. Machine: {platform.machine()}, {os.cpu_count()} CPUs"
+            f"{', OMP_NUM_THREADS=' + str(args.threads) if args.threads else ''}; device: "
+            f"{rows[0]['ours'].get('device', '?') if rows else '?'}.\n\n")
+    cols = ["recipe", "framework", "ours steps/s", "ref steps/s", "ours/ref",
+            "ours peak RSS MB (+growth)", "ref peak RSS MB (+growth)", "notes"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        o, f = r["ours"], r["reference"]
+        ratio = (o["steps_per_s"] / f["steps_per_s"]
+                 if "steps_per_s" in o and "steps_per_s" in f else None)
+
+        def mem(m: dict) -> str:
+            if "error" in m:
+                return f"error: {m['error'][:60]}"
+            s = f"{m['peak_rss_mb']:.0f} (+{m['rss_growth_mb']:.0f})"
+            if "gpu_peak_mb" in m:
+                s += f", GPU {m['gpu_peak_mb']:.0f}"
+            return s
+
+        lines.append("| " + " | ".join([
+            r["recipe"], r["framework"], _fmt(o.get("steps_per_s"), ".2f"),
+            _fmt(f.get("steps_per_s"), ".2f"), _fmt(ratio, ".2f"), mem(o), mem(f),
+            o.get("notes", ""),
+        ]) + " |")
+    return head + "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--framework", default="torch",
+                   help=f"comma-separated, or all: {', '.join(FRAMEWORKS)}")
+    p.add_argument("--recipes", default="all", help="comma-separated recipe names, or all")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the workers")
+    p.add_argument("--timeout", type=int, default=600, help="seconds per measurement")
+    p.add_argument("--out", type=Path, default=None, help="markdown report (and .json beside it)")
+    p.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "WHICH", "RECIPE"),
+                   help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.worker:
+        fw, which, recipe = args.worker
+        print("RESULT " + json.dumps(worker(fw, which, recipe, args.steps, args.batch_size,
+                                            args.warmup)), flush=True)
+        return 0
+
+    fws = list(FRAMEWORKS) if args.framework == "all" else args.framework.split(",")
+    names = recipes.names() if args.recipes == "all" else args.recipes.split(",")
+    for fw in fws:
+        if fw not in FRAMEWORKS:
+            p.error(f"--framework {fw!r}: choose from {', '.join(FRAMEWORKS)} or all")
+    for name in names:
+        if name not in recipes.names():
+            p.error(f"--recipes: unknown recipe {name!r}: choose from {', '.join(recipes.names())}")
+    rows = []
+    for fw in fws:
+        for name in names:
+            row = {"recipe": name, "framework": fw}
+            for which in ("ours", "reference"):
+                row[which] = measure(fw, which, name, args)
+                m = row[which]
+                print(f"{fw:6s} {name:16s} {which:9s} "
+                      + (f"{m['steps_per_s']:7.2f} steps/s  peak {m['peak_rss_mb']:.0f} MB"
+                         if "error" not in m else f"error: {m['error']}"), flush=True)
+            rows.append(row)
+    text = report(rows, args)
+    print("\n" + text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        args.out.with_suffix(".json").write_text(json.dumps(
+            {"settings": {k: v for k, v in vars(args).items() if k not in ("out", "worker")},
+             "rows": rows}, indent=2) + "\n")
+        print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
