@@ -20,7 +20,7 @@ CUDA allocation on a GPU). The report is a markdown table (``--out``) and the sa
 
 A framework is a pair of functions in :data:`FRAMEWORKS` (``ours``, ``reference``), each
 ``fn(recipe, steps, batch_size, warmup) -> dict`` with at least ``seconds`` (of the timed steps)
-and optionally ``notes`` and ``gpu_peak_mb``; add the Keras pair there.
+and optionally ``notes`` and ``gpu_peak_mb``; the Keras pair comes from ``bench_train_keras.py``.
 """
 
 from __future__ import annotations
@@ -160,6 +160,14 @@ def torch_reference(recipe_name: str, steps: int, batch_size: int, warmup: int) 
 FRAMEWORKS: dict[str, dict[str, Callable[[str, int, int, int], dict]]] = {
     "torch": {"ours": torch_ours, "reference": torch_reference},
 }
+
+try:  # the Keras pair lives beside this file (it imports TensorFlow inside its functions only)
+    sys.path.insert(0, str(HERE))
+    from bench_train_keras import keras_ours, keras_reference  # noqa: E402
+
+    FRAMEWORKS["keras"] = {"ours": keras_ours, "reference": keras_reference}
+except ImportError:
+    pass
 
 
 # --------------------------------------------------------------------------------------------
