@@ -96,7 +96,7 @@ _add(Recipe(
     dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
     g_params=1_636_737, d_params=95_105,
     lr_g=1e-3, lr_d=1e-3, beta1=0.9, keras_style="stacked",
-    budgets=Budgets(_SMOKE28, _b(600, 128, 100, 200), _b(20000, 128, 1000, 2000)),
+    budgets=Budgets(_SMOKE28, _b(500, 64, 100, 250), _b(20000, 128, 1000, 2000)),
     description="Dense project to 7x7x256, k3 transposed convolutions, BN, LeakyReLU(0.01).",
 ))
 _add(Recipe(
@@ -105,7 +105,7 @@ _add(Recipe(
     dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
     g_params=856_065, d_params=392_321,
     keras_style="stacked", half_batch=True,
-    budgets=Budgets(_SMOKE28, _b(600, 128, 100, 200), _b(20000, 128, 1000, 2000)),
+    budgets=Budgets(_SMOKE28, _b(100, 64, 25, 50), _b(20000, 128, 1000, 2000)),
     description="UpSampling2D + Conv2D generator, ZeroPadding2D discriminator with dropout.",
 ))
 _add(Recipe(
@@ -114,7 +114,7 @@ _add(Recipe(
     dataset="cifar10", image_shape=(32, 32, 3), latent_dim=100,
     g_params=1_051_139, d_params=392_897,
     keras_style="stacked", half_batch=True,
-    budgets=Budgets(_SMOKE32, _b(400, 128, 100, 200), _b(30000, 128, 1000, 2000)),
+    budgets=Budgets(_SMOKE32, _b(60, 64, 20, 30), _b(30000, 128, 1000, 2000)),
     description="The MNIST recipe with an 8x8 start and three channels for 32x32 colour images.",
 ))
 _add(Recipe(
@@ -124,7 +124,7 @@ _add(Recipe(
     g_params=5_420_323, d_params=4_314_753,
     loss="logits", label_smoothing=0.1, keras_style="train_step", rounds_per_step=2,
     dcgan_init=True,
-    budgets=Budgets(_SMOKE64, _b(100, 64, 25, 50), _b(10000, 128, 500, 1000)),
+    budgets=Budgets(_SMOKE64, _b(8, 32, 4, 4), _b(10000, 128, 500, 1000)),
     description="Four k5 s2 transposed convolutions from 4x4x512; D returns logits.",
 ))
 _add(Recipe(
@@ -142,7 +142,7 @@ _add(Recipe(
     dataset="clothing64", image_shape=(64, 64, 3), latent_dim=100,
     g_params=3_576_704, d_params=2_765_568,
     dcgan_init=True,
-    budgets=Budgets(_SMOKE64, _b(200, 64, 50, 100), _b(10000, 128, 500, 1000)),
+    budgets=Budgets(_SMOKE64, _b(100, 64, 20, 50), _b(10000, 128, 500, 1000)),
     description="nz100, ngf = ndf = 64: the canonical 64x64 DCGAN.",
 ))
 _add(Recipe(
@@ -151,7 +151,7 @@ _add(Recipe(
     dataset="clothing64", image_shape=(64, 64, 3), latent_dim=100,
     g_params=18_855_040, d_params=4_315_585,
     loss="logits", dcgan_init=True,
-    budgets=Budgets(_SMOKE64, _b(60, 32, 20, 30), _b(10000, 128, 500, 1000)),
+    budgets=Budgets(_SMOKE64, _b(16, 32, 8, 8), _b(10000, 128, 500, 1000)),
     description="Project-and-reshape 100 -> 1024x4x4, k5 s2 transposed convolutions to 64x64x3.",
 ))
 
