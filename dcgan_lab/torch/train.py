@@ -17,7 +17,9 @@ the checkpoint keeps. So N steps, a resume, and N more steps give the same weigh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import importlib.util
 import json
 import math
@@ -34,10 +36,11 @@ from torch import nn
 from .. import recipes, training
 from ..checkpoint import CheckpointError, atomic_path
 from ..history import History
+from ..speed import Speed
 from ..training import RunDir, TrainingDiverged, TrainOptions
 
 __all__ = [
-    "train", "train_step", "sample", "load_generator", "pick_device", "save_checkpoint",
+    "train", "train_step", "step_inputs", "make_dataloader", "StepData", "sample", "load_generator", "pick_device", "save_checkpoint",
     "load_checkpoint", "load_training_images", "to_tensor", "CHECKPOINT_NAME", "GENERATOR_NAME",
 ]
 
@@ -125,47 +128,94 @@ def load_training_images(cfg: training.Config, data: str | np.ndarray | None = N
 # one training step
 
 
+def step_inputs(step: int, images: np.ndarray, cfg: training.Config) -> dict[str, torch.Tensor]:
+    """The real batches, ``z`` and D targets of ``step`` as CPU tensors (the Keras twin's
+    ``step_inputs``, in NCHW).
+
+    Keys: ``real`` (U, n_real, C, H, W) float32 in [-1, 1], ``z_d`` (U, n_fake, latent),
+    ``t_real`` (U, n_real, 1), ``t_fake`` (U, n_fake, 1), ``z_g`` (rounds, batch, latent), where
+    U = rounds_per_step * d_steps and D update ``j`` of round ``r`` takes row ``r * d_steps + j``.
+    """
+    from .. import data
+
+    latent = cfg.recipe_obj.latent_dim
+    n_real, n_fake = training.d_batch_sizes(cfg)  # half and half for Keras-GAN recipes
+    per_step = training.d_updates_per_step(cfg)
+    out: dict[str, list[np.ndarray]] = {"real": [], "z_d": [], "t_real": [], "t_fake": [],
+                                        "z_g": []}
+    for rnd in range(cfg.rounds_per_step):
+        for j in range(cfg.d_steps):
+            sub = training.d_sub(cfg, rnd, j)
+            rows = training.batch_indices(step, len(images), n_real, cfg.seed, sub=sub,
+                                          per_step=per_step)
+            out["real"].append(data.to_float(images[rows]).transpose(0, 3, 1, 2))
+            out["z_d"].append(training.noise(step, n_fake, latent, cfg.seed, sub=sub))
+            t_real, t_fake = training.d_targets(cfg, step, n_real, n_fake, sub=sub)
+            out["t_real"].append(t_real)
+            out["t_fake"].append(t_fake)
+        out["z_g"].append(training.noise(step, cfg.batch_size, latent, cfg.seed,
+                                         sub=training.g_sub(cfg, rnd)))
+    return {k: torch.from_numpy(np.ascontiguousarray(np.stack(v))) for k, v in out.items()}
+
+
+def _autocast(device: torch.device, speed: Speed | None):
+    """The forward passes' precision: ``torch.autocast`` for ``speed.autocast``, else nothing."""
+    if speed is None or speed.autocast is None:
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if speed.autocast == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
 def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
                opt_d: torch.optim.Optimizer, images: np.ndarray, cfg: training.Config,
-               device: torch.device) -> dict[str, float]:
+               device: torch.device, *, inputs: dict[str, torch.Tensor] | None = None,
+               speed: Speed | None = None) -> dict[str, float]:
     """One generator step (``cfg.d_steps`` D updates, then one G update); returns the metrics.
 
     ``images`` is the whole uint8 NHWC training set; the rows, ``z`` and D's targets of ``step``
-    come from the stateless streams. The losses are BCE on probabilities (``cfg.loss == "bce"``,
-    D ends in a sigmoid) or BCE from logits (``"logits"``). ``loss_d`` is ``loss_d_real +
+    come from the stateless streams (:func:`step_inputs`; pass ``inputs`` to use a batch prepared
+    ahead, e.g. by a DataLoader worker). The losses are BCE on probabilities (``cfg.loss ==
+    "bce"``, D ends in a sigmoid) or BCE from logits (``"logits"``). ``loss_d`` is ``loss_d_real +
     loss_d_fake`` as in the PyTorch example; ``d_real``/``d_fake`` are the mean probabilities
     D gave the real and the fake batch of the last D update.
+
+    ``speed`` (a resolved :class:`~dcgan_lab.speed.Speed`) may ask for channels-last inputs and
+    autocast forward passes; the losses are always computed in float32.
     """
     criterion = nn.BCELoss() if cfg.loss == "bce" else nn.BCEWithLogitsLoss()
     prob = torch.sigmoid if cfg.loss == "logits" else torch.nn.Identity()  # D's output -> P(real)
-    latent = cfg.recipe_obj.latent_dim
-    n_real, n_fake = training.d_batch_sizes(cfg)  # half and half for Keras-GAN recipes
+    n_real = training.d_batch_sizes(cfg)[0]
+    if inputs is None:
+        inputs = step_inputs(step, images, cfg)
+    x = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+    layout = (torch.channels_last if speed is not None and speed.channels_last
+              else torch.contiguous_format)  # NHWC in memory, still indexed as NCHW
+    amp = functools.partial(_autocast, device, speed)
 
     for rnd in range(cfg.rounds_per_step):
         # (1) Update D: maximise log(D(x)) + log(1 - D(G(z)))
         for j in range(cfg.d_steps):
-            sub = training.d_sub(cfg, rnd, j)
-            rows = training.batch_indices(step, len(images), n_real, cfg.seed, sub=sub,
-                                          per_step=training.d_updates_per_step(cfg))
-            real = to_tensor(images[rows], device)
-            z = torch.from_numpy(training.noise(step, n_fake, latent, cfg.seed, sub=sub)).to(device)
-            t_real, t_fake = (torch.from_numpy(t).to(device)
-                              for t in training.d_targets(cfg, step, n_real, n_fake, sub=sub))
-            with torch.no_grad():  # D's update needs no gradient through G
+            u = rnd * cfg.d_steps + j
+            real, z, t_real, t_fake = x["real"][u], x["z_d"][u], x["t_real"][u], x["t_fake"][u]
+            real = real.contiguous(memory_format=layout)
+            with torch.no_grad(), amp():  # D's update needs no gradient through G
                 fake = G(z)
 
             D.zero_grad()
             if cfg.d_batches == "separate":
                 # two passes: BatchNorm sees an all-real and an all-fake batch (ganhacks 4)
-                out_real = D(real)
+                with amp():
+                    out_real = D(real).float()
                 loss_d_real = criterion(out_real, t_real)
                 loss_d_real.backward()
-                out_fake = D(fake)
+                with amp():
+                    out_fake = D(fake).float()
                 loss_d_fake = criterion(out_fake, t_fake)
                 loss_d_fake.backward()
             else:
                 # one pass on the mixed batch: BatchNorm statistics mix real and fake images
-                out = D(torch.cat([real, fake]))
+                with amp():
+                    out = D(torch.cat([real, fake.to(real.dtype)])).float()
                 out_real, out_fake = out[:n_real], out[n_real:]
                 loss_d_real = criterion(out_real, t_real)
                 loss_d_fake = criterion(out_fake, t_fake)
@@ -173,10 +223,9 @@ def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimiz
             opt_d.step()
 
         # (2) Update G: maximise log(D(G(z))) with fresh z (the "stacked" G -> D model, D fixed)
-        z = torch.from_numpy(training.noise(step, cfg.batch_size, latent, cfg.seed,
-                                            sub=training.g_sub(cfg, rnd))).to(device)
         G.zero_grad()
-        out = D(G(z))
+        with amp():
+            out = D(G(x["z_g"][rnd])).float()
         if cfg.g_loss == "non_saturating":
             loss_g = criterion(out, torch.ones_like(out))  # -log D(G(z))
         else:
@@ -284,6 +333,37 @@ def _restore(path: Path, state: dict, G, D, opt_g, opt_d, device: torch.device) 
 # the loop
 
 
+class StepData(torch.utils.data.Dataset):
+    """Item ``i`` is :func:`step_inputs` of step ``first + i``: a DataLoader over it prepares the
+    batches of the coming steps in worker processes, from the same stateless streams."""
+
+    def __init__(self, images: np.ndarray, cfg: training.Config, first: int, last: int):
+        self.images, self.cfg, self.first, self.last = images, cfg, first, last
+
+    def __len__(self) -> int:
+        return max(self.last - self.first + 1, 0)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return step_inputs(self.first + i, self.images, self.cfg)
+
+
+def make_dataloader(images: np.ndarray, cfg: training.Config, start: int, speed: Speed,
+                    device: torch.device) -> torch.utils.data.DataLoader:
+    """The inputs of steps ``start + 1 .. cfg.steps`` in order, ``speed.workers`` processes ahead.
+
+    ``batch_size=None``: each item already is a whole step. The loader gets its own
+    ``generator`` so that it never draws from torch's global RNG (whose state dropout uses and
+    the checkpoint keeps): with or without workers, the run is the same.
+    """
+    workers = speed.workers or 0
+    return torch.utils.data.DataLoader(
+        StepData(images, cfg, start + 1, cfg.steps), batch_size=None, shuffle=False,
+        num_workers=workers, pin_memory=bool(speed.pin_memory) and device.type == "cuda",
+        prefetch_factor=2 if workers else None, persistent_workers=False,
+        generator=torch.Generator().manual_seed(0))
+
+
+
 class _DeferInterrupt:
     """Turn the first Ctrl-C into a flag checked between steps, so a checkpoint is never written
     half-way through a step; a second Ctrl-C interrupts at once (the last checkpoint is kept)."""
@@ -328,6 +408,7 @@ def train(
     device: str | torch.device | None = None,
     progress: bool = True,
     callbacks: Iterable[Callback] = (),
+    speed: Speed | None = None,
 ) -> History:
     """Train ``recipe`` into the run folder ``out_dir`` and return the :class:`History`.
 
@@ -340,10 +421,17 @@ def train(
     The folder gets ``config.json``, ``history.csv``, ``samples/step_NNNNNN.png`` (grids of the
     fixed ``z``), ``checkpoint.pt``, and at the end ``training.gif`` and ``generator.pt``.
 
+    ``speed`` (:class:`~dcgan_lab.speed.Speed`) picks how the steps compute -- channels-last
+    layout, ``torch.compile``, autocast, DataLoader workers, pinned memory -- without changing
+    what they compute; ``None`` fields take the measured defaults of the device
+    (:data:`dcgan_lab.speed.DEFAULTS`). It is not part of the run's config: a run may resume
+    with other speed options.
+
     Ctrl-C finishes the current step, saves a checkpoint, prints how to resume and re-raises
     ``KeyboardInterrupt``. A NaN or infinite loss raises :class:`TrainingDiverged` before that
     step is saved anywhere, so the last good checkpoint is kept.
     """
+    from .. import speed as speed_mod
     from .. import viz
     from .models import build
 
@@ -374,6 +462,9 @@ def train(
     G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
                  d_activation=cfg.d_activation)
     G, D = G.to(dev), D.to(dev)
+    fast = speed_mod.resolve(speed, "torch", dev.type)
+    if fast.channels_last:  # conv weights in NHWC memory order (the indexing stays NCHW)
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     fixed_z = torch.from_numpy(training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim,
@@ -415,6 +506,11 @@ def train(
 
     from tqdm.auto import tqdm
 
+    # What runs each step: the models themselves, or their torch.compile'd graphs (which share
+    # the parameters, so checkpoints and samples keep using G and D).
+    G_step, D_step = (torch.compile(G), torch.compile(D)) if fast.compile else (G, D)
+    batches = iter(make_dataloader(images, cfg, start, fast, dev))
+
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=cfg.recipe,
                unit="step", dynamic_ncols=True)
     step = start
@@ -422,8 +518,10 @@ def train(
         with _DeferInterrupt() as interrupt:
             for step in range(start + 1, cfg.steps + 1):
                 t0 = time.perf_counter()
+                inputs = next(batches)
                 try:
-                    m = train_step(step, G, D, opt_g, opt_d, images, cfg, dev)
+                    m = train_step(step, G_step, D_step, opt_g, opt_d, images, cfg, dev,
+                                   inputs=inputs, speed=fast)
                 except RuntimeError as e:  # BCELoss refuses NaN probabilities before any NaN loss
                     if "between 0 and 1" not in str(e):
                         raise

@@ -1,0 +1,98 @@
+"""Speed options of both trainers, with no framework inside.
+
+A :class:`Speed` says *how* a run computes, never *what*: every option keeps the data, ``z``
+and the label noise of each step (the stateless streams of :mod:`dcgan_lab.training`), so a run
+with an option on gives the losses of the run with it off -- exactly for the input pipeline
+options, to float rounding for the memory layout and compilers, to bfloat16 rounding for the
+mixed-precision ones. That is why speed options are arguments of ``train`` and not fields of the
+run's config: a run may be resumed with other speed options.
+
+``None`` means "the measured default of this framework on this kind of device" (:data:`DEFAULTS`,
+measured with ``benchmarks/bench_train.py``; see ``benchmarks/results.md`` and the appendix of
+the book).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+AUTOCAST = (None, "bf16", "fp16")
+MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
+
+
+@dataclass(frozen=True)
+class Speed:
+    """How a run computes. ``None`` fields take :func:`resolve`'s measured default.
+
+    PyTorch: ``channels_last`` (NHWC memory layout of the conv nets and their inputs),
+    ``compile`` (``torch.compile`` of G and D), ``autocast`` (``"bf16"``/``"fp16"`` forward
+    passes, losses in float32), ``workers`` (DataLoader worker processes that prepare each step's
+    batch, ``z`` and targets ahead of the step; 0 = in the training process), ``pin_memory``
+    (page-locked host batches for faster copies to a GPU).
+
+    Keras: ``jit_compile`` (XLA compilation of the train step), ``mixed_precision`` (a Keras
+    dtype policy while building the models), ``prefetch`` (a ``tf.data`` pipeline that prepares
+    this many steps ahead; 0 = none).
+    """
+
+    channels_last: bool | None = None
+    compile: bool | None = None
+    autocast: str | None = None
+    workers: int | None = None
+    pin_memory: bool | None = None
+    jit_compile: bool | None = None
+    mixed_precision: str | None = None
+    prefetch: int | None = None
+
+    def replace(self, **changes) -> Speed:
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """The options that differ from everything off, e.g. ``"channels_last, workers=1"``."""
+        parts = []
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if v in (None, False, 0):
+                continue
+            parts.append(f.name if v is True else f"{f.name}={v}")
+        return ", ".join(parts) or "plain"
+
+
+#: Everything off: the plain loop (what the tests of the trainers run).
+PLAIN = Speed(channels_last=False, compile=False, autocast=None, workers=0, pin_memory=False,
+              jit_compile=False, mixed_precision=None, prefetch=0)
+
+#: Measured defaults per (framework, device type); see benchmarks/results.md for the numbers.
+#: CPU: on the 2-core x86 box of this build only options that measured faster *and* keep the
+#: losses are on. GPU: the usual winners, not measured in this build (no GPU was available).
+DEFAULTS: dict[tuple[str, str], Speed] = {
+    ("torch", "cpu"): PLAIN,
+    ("torch", "cuda"): PLAIN.replace(channels_last=True, autocast="bf16", workers=2,
+                                     pin_memory=True),
+    ("torch", "mps"): PLAIN,
+    ("keras", "cpu"): PLAIN,
+    ("keras", "gpu"): PLAIN.replace(jit_compile=True, prefetch=2),
+}
+
+
+def resolve(speed: Speed | None, framework: str, device_type: str) -> Speed:
+    """``speed`` with every ``None`` replaced by the default of ``framework`` on ``device_type``.
+
+    Raises ``ValueError`` naming the option for a value out of range.
+    """
+    base = DEFAULTS.get((framework, device_type), PLAIN)
+    s = speed or Speed()
+    filled = Speed(**{f.name: (getattr(s, f.name) if getattr(s, f.name) is not None
+                               else getattr(base, f.name)) for f in dataclasses.fields(Speed)})
+    if filled.autocast not in AUTOCAST:
+        raise ValueError(f"autocast={filled.autocast!r}: choose one of "
+                         f"{', '.join(map(str, AUTOCAST))}")
+    if filled.mixed_precision not in MIXED_PRECISION:
+        raise ValueError(f"mixed_precision={filled.mixed_precision!r}: choose one of "
+                         f"{', '.join(map(str, MIXED_PRECISION))}")
+    for name in ("workers", "prefetch"):
+        v = getattr(filled, name)
+        if not isinstance(v, int) or v < 0:
+            raise ValueError(f"{name}={v!r}: need an integer >= 0")
+    return filled
