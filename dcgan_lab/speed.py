@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-AUTOCAST = (None, "bf16", "fp16")
-MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
+AUTOCAST = ("off", "bf16", "fp16")
+MIXED_PRECISION = ("off", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,13 @@ class Speed:
 
     PyTorch: ``channels_last`` (NHWC memory layout of the conv nets and their inputs),
     ``compile`` (``torch.compile`` of G and D), ``autocast`` (``"bf16"``/``"fp16"`` forward
-    passes, losses in float32), ``workers`` (DataLoader worker processes that prepare each step's
-    batch, ``z`` and targets ahead of the step; 0 = in the training process), ``pin_memory``
-    (page-locked host batches for faster copies to a GPU).
+    passes, losses in float32; ``"off"``), ``workers`` (DataLoader worker processes that
+    prepare each step's batch, ``z`` and targets ahead of the step; 0 = in the training
+    process), ``pin_memory`` (page-locked host batches for faster copies to a GPU).
 
     Keras: ``jit_compile`` (XLA compilation of the train step), ``mixed_precision`` (a Keras
-    dtype policy while building the models), ``prefetch`` (a ``tf.data`` pipeline that prepares
-    this many steps ahead; 0 = none).
+    dtype policy while building the models, e.g. ``"mixed_bfloat16"``; ``"off"``),
+    ``prefetch`` (a ``tf.data`` pipeline that prepares this many steps ahead; 0 = none).
     """
 
     channels_last: bool | None = None
@@ -53,15 +53,15 @@ class Speed:
         parts = []
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if v in (None, False, 0):
+            if v in (None, False, 0, "off"):
                 continue
             parts.append(f.name if v is True else f"{f.name}={v}")
         return ", ".join(parts) or "plain"
 
 
 #: Everything off: the plain loop (what the tests of the trainers run).
-PLAIN = Speed(channels_last=False, compile=False, autocast=None, workers=0, pin_memory=False,
-              jit_compile=False, mixed_precision=None, prefetch=0)
+PLAIN = Speed(channels_last=False, compile=False, autocast="off", workers=0, pin_memory=False,
+              jit_compile=False, mixed_precision="off", prefetch=0)
 
 #: Measured defaults per (framework, device type); see benchmarks/results.md for the numbers.
 #: CPU: on the 2-core x86 box of this build only options that measured faster *and* keep the

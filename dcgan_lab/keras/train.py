@@ -43,10 +43,11 @@ from keras import ops  # noqa: E402
 from .. import recipes, training  # noqa: E402
 from ..checkpoint import CheckpointError, atomic_path  # noqa: E402
 from ..history import COLUMNS, History  # noqa: E402
+from ..speed import Speed  # noqa: E402
 from ..training import RunDir, TrainingDiverged, TrainOptions  # noqa: E402
 
 __all__ = [
-    "train", "train_step", "step_inputs", "sample", "load_generator", "make_trainer",
+    "train", "train_step", "step_inputs", "input_pipeline", "sample", "load_generator", "make_trainer",
     "GAN", "StackedGAN", "GANMonitor", "GANCheckpoint", "HistoryLogger",
     "save_checkpoint", "load_checkpoint", "load_training_images",
     "CHECKPOINT_NAME", "GENERATOR_NAME", "DISCRIMINATOR_NAME", "CHECKPOINT_FORMAT",
@@ -68,12 +69,16 @@ _METRICS = ("loss_d", "loss_d_real", "loss_d_fake", "loss_g", "d_real", "d_fake"
 
 
 def _bce(target, output, from_logits: bool):
-    """Mean binary cross-entropy; ``output`` is a probability or (``from_logits``) a logit."""
+    """Mean binary cross-entropy; ``output`` is a probability or (``from_logits``) a logit.
+
+    Always in float32 (a no-op unless the models compute in mixed precision)."""
+    output = ops.cast(output, "float32")
     return ops.mean(keras.losses.binary_crossentropy(target, output, from_logits=from_logits))
 
 
 def _prob(output, from_logits: bool):
-    """D's output as P(real)."""
+    """D's output as P(real), in float32."""
+    output = ops.cast(output, "float32")
     return ops.sigmoid(output) if from_logits else output
 
 
@@ -134,6 +139,10 @@ class GAN(keras.Model):
         # Draws z and label noise when fit() feeds only real images.
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._step_fn = None
+        self.jit_compile = False  # XLA for train_batch's traced step (Speed.jit_compile)
+        # Replicas the gradients are summed over (tf.distribute sums them): each replica's loss
+        # is divided by it so that the sum is the mean over the global batch.
+        self.replicas = 1
 
     @classmethod
     def from_config_of(cls, cfg: training.Config, generator, discriminator) -> GAN:
@@ -179,7 +188,8 @@ class GAN(keras.Model):
             else:  # the mean over the mixed batch, as one Keras loss on it would be
                 loss = _bce(ops.concatenate([t_real, t_fake], axis=0),
                             ops.concatenate([out_real, out_fake], axis=0), self.from_logits)
-        grads = tape.gradient(loss, D.trainable_weights)
+            per_replica = loss / self.replicas if self.replicas > 1 else loss
+        grads = tape.gradient(per_replica, D.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, D.trainable_weights, strict=True))
         return {"loss_d": loss_real + loss_fake, "loss_d_real": loss_real,
                 "loss_d_fake": loss_fake,
@@ -191,7 +201,8 @@ class GAN(keras.Model):
         with tf.GradientTape() as tape:
             out = D(G(z, training=True), training=True)
             loss = _g_loss(out, self.from_logits, self.g_loss_name)
-        grads = tape.gradient(loss, G.trainable_weights)  # only G's weights move
+            per_replica = loss / self.replicas if self.replicas > 1 else loss
+        grads = tape.gradient(per_replica, G.trainable_weights)  # only G's weights move
         self.g_optimizer.apply_gradients(zip(grads, G.trainable_weights, strict=True))
         return loss
 
@@ -245,7 +256,8 @@ class GAN(keras.Model):
         """Run :meth:`train_step` on the numpy arrays of :func:`step_inputs` (graph mode)."""
         if self._step_fn is None:
             # autograph=False: train_step's loops are plain Python, unrolled when traced.
-            self._step_fn = tf.function(self.train_step, autograph=False, jit_compile=False)
+            self._step_fn = tf.function(self.train_step, autograph=False,
+                                        jit_compile=self.jit_compile)
         out = self._step_fn({k: tf.convert_to_tensor(v) for k, v in inputs.items()})
         return {k: float(v) for k, v in out.items()}
 
@@ -290,7 +302,8 @@ class StackedGAN:
     def __init__(self, generator: keras.Model, discriminator: keras.Model, *, loss: str = "bce",
                  lr_d: float = 2e-4, lr_g: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999,
                  d_batches: str = "separate", n_real: int | None = None, d_steps: int = 1,
-                 rounds_per_step: int = 1, g_loss: str = "non_saturating"):
+                 rounds_per_step: int = 1, g_loss: str = "non_saturating",
+                 jit_compile: bool = False):
         if g_loss != "non_saturating":
             raise ValueError(f"g_loss={g_loss!r} is not available with keras_style='stacked': "
                              "combined.train_on_batch(z, ones) can only minimise BCE against "
@@ -321,7 +334,7 @@ class StackedGAN:
         D.trainable = True
         D.compile(optimizer=_adam(lr_d, beta1, beta2),
                   loss=keras.losses.BinaryCrossentropy(from_logits=logits), metrics=metrics,
-                  jit_compile=False)
+                  jit_compile=jit_compile)
         D.optimizer.build(D.trainable_variables)  # slots exist before a checkpoint is restored
 
         D.trainable = False  # freeze D inside the combined model (see the class docstring)
@@ -329,16 +342,18 @@ class StackedGAN:
         self.combined = keras.Model(z, D(G(z)), name="combined")
         self.combined.compile(optimizer=_adam(lr_g, beta1, beta2),
                               loss=keras.losses.BinaryCrossentropy(from_logits=logits),
-                              jit_compile=False)
+                              jit_compile=jit_compile)
         self.combined.optimizer.build(self.combined.trainable_variables)  # = G's weights
         D.trainable = True
 
     @classmethod
-    def from_config_of(cls, cfg: training.Config, generator, discriminator) -> StackedGAN:
+    def from_config_of(cls, cfg: training.Config, generator, discriminator,
+                       jit_compile: bool = False) -> StackedGAN:
         return cls(generator, discriminator, loss=cfg.loss, lr_d=cfg.lr_d, lr_g=cfg.lr_g,
                    beta1=cfg.beta1, beta2=cfg.beta2, d_batches=cfg.d_batches,
                    n_real=training.d_batch_sizes(cfg)[0], d_steps=cfg.d_steps,
-                   rounds_per_step=cfg.rounds_per_step, g_loss=cfg.g_loss)
+                   rounds_per_step=cfg.rounds_per_step, g_loss=cfg.g_loss,
+                   jit_compile=jit_compile)
 
     def train_d(self, real, fake, t_real, t_fake) -> dict[str, float]:
         """D's update(s): two ``train_on_batch`` calls (real, then fake), or one on both."""
@@ -369,7 +384,7 @@ class StackedGAN:
         for r in range(self.rounds_per_step):
             for j in range(self.d_steps):
                 u = r * self.d_steps + j
-                fake = self.generator.predict_on_batch(inputs["z_d"][u])
+                fake = np.asarray(self.generator.predict_on_batch(inputs["z_d"][u]), np.float32)
                 m = self.train_d(inputs["real"][u], fake, inputs["t_real"][u],
                                  inputs["t_fake"][u])
             m["loss_g"] = self.train_g(inputs["z_g"][r])
@@ -386,11 +401,18 @@ class StackedGAN:
         return groups
 
 
-def make_trainer(cfg: training.Config, generator, discriminator) -> GAN | StackedGAN:
-    """The compiled trainer of ``cfg.keras_style``: :class:`StackedGAN` or :class:`GAN`."""
+def make_trainer(cfg: training.Config, generator, discriminator, *,
+                 jit_compile: bool = False) -> GAN | StackedGAN:
+    """The compiled trainer of ``cfg.keras_style``: :class:`StackedGAN` or :class:`GAN`.
+
+    ``jit_compile``: compile the train step(s) with XLA (:attr:`dcgan_lab.speed.Speed.jit_compile`).
+    """
     if cfg.keras_style == "stacked":
-        return StackedGAN.from_config_of(cfg, generator, discriminator)
-    return GAN.from_config_of(cfg, generator, discriminator)
+        trainer = StackedGAN.from_config_of(cfg, generator, discriminator, jit_compile)
+    else:
+        trainer = GAN.from_config_of(cfg, generator, discriminator)
+        trainer.jit_compile = bool(jit_compile)
+    return trainer
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,13 +449,15 @@ def step_inputs(step: int, images: np.ndarray, cfg: training.Config) -> dict[str
 
 
 def train_step(step: int, trainer: GAN | StackedGAN, images: np.ndarray,
-               cfg: training.Config) -> dict[str, float]:
+               cfg: training.Config, inputs: dict[str, np.ndarray] | None = None
+               ) -> dict[str, float]:
     """One generator step of ``trainer`` on the stateless inputs of ``step``; returns the metrics.
 
+    ``inputs``: :func:`step_inputs` of ``step`` if already drawn (by :func:`input_pipeline`).
     ``loss_d`` is ``loss_d_real + loss_d_fake``; ``d_real``/``d_fake`` are the mean P(real) D
     gave the real and the fake batch of the last D update (as in the PyTorch twin).
     """
-    return trainer.train_batch(step_inputs(step, images, cfg))
+    return trainer.train_batch(step_inputs(step, images, cfg) if inputs is None else inputs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -674,6 +698,47 @@ class _CsvAppender:
             os.close(fd)
 
 
+def _device_type() -> str:
+    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
+class _dtype_policy:
+    """Set the global Keras dtype policy (e.g. ``"mixed_bfloat16"``) inside the block only."""
+
+    def __init__(self, name: str | None):
+        self.name, self.old = name, None
+
+    def __enter__(self) -> None:
+        if self.name not in (None, "off"):
+            self.old = keras.mixed_precision.dtype_policy()
+            keras.mixed_precision.set_dtype_policy(self.name)
+
+    def __exit__(self, *exc) -> None:
+        if self.old is not None:
+            keras.mixed_precision.set_dtype_policy(self.old)
+
+
+def input_pipeline(images: np.ndarray, cfg: training.Config, start: int, prefetch: int = 0):
+    """The :func:`step_inputs` of steps ``start + 1 .. cfg.steps``, in order.
+
+    ``prefetch=0``: a plain generator (each step's inputs are drawn just before it). Otherwise a
+    ``tf.data`` pipeline whose ``prefetch(prefetch)`` draws the coming steps' inputs in a
+    background thread while the current step trains; items are numpy arrays either way. (There is
+    nothing to ``cache()``: the images already are one uint8 array in memory, and every step's
+    rows, ``z`` and targets are new draws from the stateless streams.)
+    """
+    steps = range(start + 1, cfg.steps + 1)
+    if not prefetch:
+        return (step_inputs(s, images, cfg) for s in steps)
+    first = step_inputs(start + 1, images, cfg) if len(steps) else None
+    if first is None:
+        return iter(())
+    signature = {k: tf.TensorSpec(v.shape, tf.as_dtype(v.dtype)) for k, v in first.items()}
+    ds = tf.data.Dataset.from_generator(lambda: (step_inputs(s, images, cfg) for s in steps),
+                                        output_signature=signature).prefetch(prefetch)
+    return ({k: v.numpy() for k, v in item.items()} for item in ds)
+
+
 def _seed(seed: int) -> None:
     """Fix the initial weights and dropout seeds; make TensorFlow's kernels deterministic."""
     keras.utils.set_random_seed(seed)
@@ -691,6 +756,7 @@ def train(
     force: bool = False,
     progress: bool = True,
     callbacks: Iterable[Callback] = (),
+    speed: Speed | None = None,
 ) -> History:
     """Train ``recipe`` with Keras into the run folder ``out_dir``; return the :class:`History`.
 
@@ -705,10 +771,16 @@ def train(
     ``training.gif``, ``generator.keras`` and ``discriminator.keras`` (load them with
     ``keras.models.load_model(path, safe_mode=True)`` or :func:`load_generator`).
 
+    ``speed`` (:class:`~dcgan_lab.speed.Speed`) picks how the steps compute -- XLA
+    (``jit_compile``), a mixed-precision policy, a ``tf.data`` prefetch of the coming steps'
+    inputs -- without changing what they compute; ``None`` fields take the measured defaults
+    (:data:`dcgan_lab.speed.DEFAULTS`). It is not part of the run's config.
+
     Ctrl-C finishes the current step, saves a checkpoint, prints how to resume and re-raises
     ``KeyboardInterrupt``. A NaN or infinite loss raises :class:`TrainingDiverged` before that
     step is saved anywhere, so the last good checkpoint is kept.
     """
+    from .. import speed as speed_mod
     from .. import viz
     from .models import build
 
@@ -738,9 +810,11 @@ def train(
     images = load_training_images(cfg, data)
     training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)  # size check
     _seed(cfg.seed)
-    G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
-                 d_activation=cfg.d_activation)
-    trainer = make_trainer(cfg, G, D)
+    fast = speed_mod.resolve(speed, "keras", _device_type())
+    with _dtype_policy(fast.mixed_precision):  # layers keep the policy they were built with
+        G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                     d_activation=cfg.d_activation)
+    trainer = make_trainer(cfg, G, D, jit_compile=bool(fast.jit_compile))
     fixed_z = training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim, cfg.seed)
 
     start = 0
@@ -773,6 +847,8 @@ def train(
 
     from tqdm.auto import tqdm
 
+    # With prefetch, a tf.data pipeline draws the coming steps' inputs while a step trains.
+    batches = iter(input_pipeline(images, cfg, start, fast.prefetch)) if fast.prefetch else None
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress,
                desc=f"{cfg.recipe} (keras)", unit="step", dynamic_ncols=True)
     step = start
@@ -780,7 +856,10 @@ def train(
         with _DeferInterrupt() as interrupt:
             for step in range(start + 1, cfg.steps + 1):
                 t0 = time.perf_counter()
-                m = train_step(step, trainer, images, cfg)
+                if batches is None:
+                    m = train_step(step, trainer, images, cfg)
+                else:
+                    m = train_step(step, trainer, images, cfg, inputs=next(batches))
                 training.check_finite(step, **{k: m[k] for k in _METRICS})
                 row = history.log(step=step, **m, seconds=time.perf_counter() - t0)
                 for cb in callbacks:

@@ -160,7 +160,7 @@ def step_inputs(step: int, images: np.ndarray, cfg: training.Config) -> dict[str
 
 def _autocast(device: torch.device, speed: Speed | None):
     """The forward passes' precision: ``torch.autocast`` for ``speed.autocast``, else nothing."""
-    if speed is None or speed.autocast is None:
+    if speed is None or speed.autocast in (None, "off"):
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if speed.autocast == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)

@@ -1,0 +1,189 @@
+"""Data-parallel Keras training with ``tf.distribute.MirroredStrategy`` (one process, N devices).
+
+    python -m dcgan_lab.keras.distributed torch-mnist --steps 200 --batch-size 64 --out runs/mirrored
+
+uses every visible GPU (``--devices 2`` takes the first two); ``--cpu-replicas 2`` splits the
+CPU into two logical devices instead (how it is tested: no GPU needed). ``--batch-size`` is the
+*global* batch. Each step draws the same inputs as the one-device trainer from the stateless
+streams (:func:`dcgan_lab.keras.train.step_inputs`) and hands replica ``i`` its contiguous slice
+of every batch. Three things make the run equal to one device on the whole batch:
+
+1. each replica divides its mean loss by the number of replicas (``GAN.replicas``) and the
+   optimiser sums the replicas' gradients (what Keras does under a ``tf.distribute`` strategy):
+   the gradient of the global batch's mean loss;
+2. every ``BatchNormalization`` layer is switched to ``synchronized=True``: it normalises with the
+   statistics of the global batch;
+3. the reported metrics are the mean of the replicas' means over equal slices.
+
+The strategy trains the :class:`~dcgan_lab.keras.train.GAN` (``Model.train_step``) style, for
+every recipe: so the losses equal those of ``dcgan_lab.keras.train`` with
+``keras_style="train_step"`` and the same batch size, to float rounding (tested on 2 logical
+CPUs in ``tests/test_distributed.py``) -- except with dropout, drawn per replica. The run folder
+gets ``config.json``, ``history.csv``, samples and ``generator.keras``; it is not resumable from
+here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from .. import recipes, training  # noqa: E402
+from ..history import History  # noqa: E402
+from ..training import RunDir, TrainOptions  # noqa: E402
+from .train import (  # noqa: E402
+    GAN,
+    GENERATOR_NAME,
+    _generate,
+    _save_model,
+    _seed,
+    load_training_images,
+    step_inputs,
+)
+
+__all__ = ["make_strategy", "shard", "synchronize_batchnorm", "train", "main"]
+
+
+def make_strategy(cpu_replicas: int | None = None,
+                  devices: int | None = None) -> tf.distribute.MirroredStrategy:
+    """A ``MirroredStrategy`` over the GPUs (the first ``devices`` of them, default all), or with
+    ``cpu_replicas`` over that many logical devices carved out of the CPU.
+
+    The CPU split must happen before TensorFlow first uses a device: call this first thing.
+    """
+    if cpu_replicas:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(cpu_replicas)])
+        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
+    gpus = [f"/gpu:{i}" for i in range(len(tf.config.list_physical_devices("GPU")))]
+    if not gpus:
+        raise RuntimeError("no GPU visible: pass cpu_replicas (--cpu-replicas 2) to split the CPU")
+    return tf.distribute.MirroredStrategy(gpus[:devices] if devices else gpus)
+
+
+def synchronize_batchnorm(model: keras.Model) -> int:
+    """Set ``synchronized=True`` on every ``BatchNormalization`` layer; returns how many."""
+    n = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+            n += 1
+    return n
+
+
+def shard(inputs: dict[str, np.ndarray], replica: int, replicas: int) -> dict[str, np.ndarray]:
+    """Replica ``replica``'s contiguous slice of every batch of :func:`step_inputs` (axis 1)."""
+    out = {}
+    for k, v in inputs.items():
+        n = v.shape[1]
+        if n % replicas:
+            raise ValueError(f"{k}: a batch of {n} does not split over {replicas} replicas; "
+                             f"choose --batch-size a multiple of {replicas} (x2 for half-batch "
+                             f"recipes)")
+        per = n // replicas
+        out[k] = v[:, replica * per:(replica + 1) * per]
+    return out
+
+
+def train(recipe: str | recipes.Recipe, out_dir: str | Path, *,
+          strategy: tf.distribute.Strategy, options: TrainOptions | None = None,
+          profile: str | None = None, data: str | np.ndarray | None = None,
+          force: bool = False, progress: bool = True) -> History:
+    """Train ``recipe`` (``Model.train_step`` style) data-parallel under ``strategy``.
+
+    ``options.batch_size`` is the global batch, split evenly over the replicas.
+    """
+    from .. import viz
+    from .models import build
+
+    options = (options or TrainOptions()).replace(keras_style="train_step")
+    cfg = training.resolve(recipe, "keras", options, profile,
+                           data=None if data is None or isinstance(data, np.ndarray) else str(data))
+    run = RunDir(out_dir)
+    run.prepare(cfg, force=force)
+    for old in run.sample_paths():
+        old.unlink()
+    images = load_training_images(cfg, data)
+    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)
+    replicas = strategy.num_replicas_in_sync
+
+    _seed(cfg.seed)  # the same initial weights as the one-device trainer
+    with strategy.scope():  # variables mirrored on every replica, optimisers aware of it
+        G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                     d_activation=cfg.d_activation)
+        synchronize_batchnorm(G)
+        synchronize_batchnorm(D)
+        gan = GAN.from_config_of(cfg, G, D)
+        gan.replicas = replicas
+
+    @tf.function(autograph=False)
+    def distributed_step(inputs):
+        out = strategy.run(gan.train_step, args=(inputs,))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for k, v in out.items()}
+
+    fixed_z = training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim, cfg.seed)
+    history = History()
+    for step in range(1, cfg.steps + 1):
+        t0 = time.perf_counter()
+        inputs = step_inputs(step, images, cfg)
+        per_replica = strategy.experimental_distribute_values_from_function(
+            lambda ctx, x=inputs: {k: tf.constant(v) for k, v in
+                                   shard(x, ctx.replica_id_in_sync_group, replicas).items()})
+        m = {k: float(v) for k, v in distributed_step(per_replica).items()}
+        training.check_finite(step, loss_d=m["loss_d"], loss_g=m["loss_g"])
+        history.log(step=step, **m, seconds=time.perf_counter() - t0)
+        if progress:
+            print(f"step {step}/{cfg.steps}  loss_d {m['loss_d']:.4f}  loss_g {m['loss_g']:.4f}",
+                  flush=True)
+        if step % cfg.sample_every == 0 or step == cfg.steps:
+            grid = _generate(G, fixed_z)
+            viz.save_png(grid, run.sample_path(step), nrow=int(math.ceil(math.sqrt(len(grid)))))
+            history.to_csv(run.history_path)
+    viz.save_gif(run.sample_paths(), run.gif_path)
+    _save_model(G, run.path / GENERATOR_NAME)
+    history.to_csv(run.history_path)
+    return history
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dcgan_lab.keras.distributed RECIPE --batch-size B --out DIR [--cpu-replicas N]``."""
+    p = argparse.ArgumentParser(prog="python -m dcgan_lab.keras.distributed",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("recipe", choices=recipes.names())
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help="the global batch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", default=None, help="smoke, cpu or gpu (budget of the recipe)")
+    p.add_argument("--data", default=None, help="data set name or folder of photos")
+    p.add_argument("--devices", type=int, default=None, help="use the first N GPUs (default all)")
+    p.add_argument("--cpu-replicas", type=int, default=None,
+                   help="no GPU: split the CPU into N logical devices")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    strategy = make_strategy(args.cpu_replicas, args.devices)
+    print(f"MirroredStrategy over {strategy.num_replicas_in_sync} replicas: "
+          f"{', '.join(strategy.extended.worker_devices)}", flush=True)
+    train(args.recipe, args.out, strategy=strategy,
+          options=TrainOptions(steps=args.steps, batch_size=args.batch_size, seed=args.seed),
+          profile=args.profile, data=args.data, force=args.force, progress=not args.quiet)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Data-parallel training with PyTorch DistributedDataParallel, launched by ``torchrun``.
+
+    torchrun --standalone --nproc_per_node 2 -m dcgan_lab.torch.distributed torch-mnist \\
+        --steps 200 --batch-size 64 --out runs/ddp
+
+(``--nproc_per_node`` = the number of GPUs; on CPUs it runs on the ``gloo`` backend, on GPUs on
+``nccl``, one GPU per process.) ``--batch-size`` is the *global* batch: every process draws the
+same inputs of the step from the stateless streams of :mod:`dcgan_lab.training`
+(:func:`dcgan_lab.torch.train.step_inputs`) and keeps its slice of the batch dimension -- what a
+``DistributedSampler`` does, without a sampler and without any process-to-process traffic for
+the data. Three things make the run equal to one process on the whole batch:
+
+1. DDP averages the gradients of the processes' mean losses over equal slices: the gradient of
+   the global batch's mean loss;
+2. BatchNorm normalises with the statistics of the *global* batch: ``nn.SyncBatchNorm`` on GPUs,
+   :class:`GlobalBatchNorm` (the same maths over ``torch.distributed.nn.all_reduce``) on CPUs,
+   where ``SyncBatchNorm`` refuses to run;
+3. the reported losses and D's probabilities are averaged over the processes.
+
+So the losses equal those of ``dcgan_lab.torch.train`` with the same batch size, to float
+rounding (tested with 2 gloo processes in ``tests/test_distributed.py``) -- except with dropout,
+whose masks each process draws for its own slice. Process 0 writes the run folder (config,
+history, samples, checkpoint, ``generator.pt``); a run is not resumable from here (train it again,
+or resume its checkpoint with the one-process trainer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .. import recipes, training
+from ..checkpoint import atomic_path
+from ..history import History
+from ..training import RunDir, TrainOptions
+from .train import (
+    CHECKPOINT_NAME,
+    GENERATOR_NAME,
+    _to_uint8,
+    load_training_images,
+    save_checkpoint,
+    step_inputs,
+    train_step,
+)
+
+__all__ = ["GlobalBatchNorm", "convert_batchnorm", "shard", "train", "main"]
+
+
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm over the batch of *all* processes, for any backend (``gloo`` on CPUs).
+
+    In training mode the sums behind the mean and the variance are all-reduced across the
+    processes with the differentiable ``torch.distributed.nn.all_reduce`` (two passes, as
+    ``F.batch_norm``: the mean, then the mean squared deviation), so that the forward pass and the
+    gradients are those of one BatchNorm over the global batch. Running statistics are updated as
+    ``nn.BatchNorm`` does (the unbiased variance). In eval mode it is a plain BatchNorm.
+    """
+
+    def __init__(self, *args, group=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() not in (2, 3, 4, 5):
+            raise ValueError(f"GlobalBatchNorm: expected 2D-5D input, got {input.dim()}D")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or not (dist.is_available() and dist.is_initialized()):
+            return super().forward(x)
+        from torch.distributed.nn import all_reduce
+
+        dims = [0, *range(2, x.dim())]
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        n = torch.tensor([x.numel() / x.size(1)], dtype=x.dtype, device=x.device)
+        total = all_reduce(torch.cat([x.sum(dims), n]), group=self.group or dist.group.WORLD)
+        count = total[-1]
+        mean = total[:-1] / count
+        centred = x - mean.reshape(shape)
+        var = all_reduce(centred.square().sum(dims),
+                         group=self.group or dist.group.WORLD) / count
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else \
+                    1.0 / float(self.num_batches_tracked)
+                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                unbiased = var.detach() * count / max(float(count) - 1, 1.0)
+                self.running_var.mul_(1 - m).add_(unbiased, alpha=m)
+        y = centred * torch.rsqrt(var + self.eps).reshape(shape)
+        if self.affine:
+            y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return y
+
+
+def convert_batchnorm(module: nn.Module, device: torch.device, group=None) -> nn.Module:
+    """Every BatchNorm of ``module`` normalising over the global batch: ``nn.SyncBatchNorm`` on
+    CUDA, :class:`GlobalBatchNorm` elsewhere (weights and running statistics kept)."""
+    if device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module, process_group=group)
+    for name, child in module.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            new = GlobalBatchNorm(child.num_features, eps=child.eps, momentum=child.momentum,
+                                  affine=child.affine,
+                                  track_running_stats=child.track_running_stats, group=group)
+            new.load_state_dict(child.state_dict())
+            setattr(module, name, new.to(next(child.buffers(), torch.empty(0)).device))
+        else:
+            convert_batchnorm(child, device, group)
+    return module
+
+
+def shard(inputs: dict[str, torch.Tensor], rank: int, world: int) -> dict[str, torch.Tensor]:
+    """Process ``rank``'s contiguous slice (of ``world``) of every batch in ``inputs``.
+
+    The inputs of :func:`~dcgan_lab.torch.train.step_inputs` are (updates, batch, ...): the
+    batch is dimension 1. Raises ``ValueError`` if a batch does not split evenly.
+    """
+    out = {}
+    for k, v in inputs.items():
+        n = v.shape[1]
+        if n % world:
+            raise ValueError(f"{k}: a batch of {n} does not split over {world} processes; choose "
+                             f"--batch-size a multiple of {world} (x2 for half-batch recipes)")
+        per = n // world
+        out[k] = v[:, rank * per:(rank + 1) * per]
+    return out
+
+
+def _setup() -> tuple[int, int, torch.device]:
+    """Join the process group torchrun describes (RANK, WORLD_SIZE, ...); (rank, world, device)."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        raise RuntimeError("dcgan_lab.torch.distributed runs under torchrun: torchrun --standalone "
+                           "--nproc_per_node 2 -m dcgan_lab.torch.distributed RECIPE ...")
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        device, backend = torch.device("cuda", local), "nccl"
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def train(recipe: str | recipes.Recipe, out_dir: str | Path, *,
+          options: TrainOptions | None = None, profile: str | None = None,
+          data: str | np.ndarray | None = None, force: bool = False,
+          progress: bool = True) -> History:
+    """Train ``recipe`` data-parallel over the processes of ``torchrun``; returns the history.
+
+    ``options.batch_size`` is the global batch (split evenly over the processes). Every process
+    returns the same :class:`History`; process 0 writes the run folder ``out_dir``.
+    """
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from .. import viz
+    from .models import build
+
+    rank, world, dev = _setup()
+    cfg = training.resolve(recipe, "torch", options, profile,
+                           data=None if data is None or isinstance(data, np.ndarray) else str(data))
+    run = RunDir(out_dir)
+    run.check(cfg, force=force)  # every process refuses a folder holding a run (unless force)
+    dist.barrier()
+    if rank == 0:
+        run.prepare(cfg, force=force)
+        for old in [*run.sample_paths(), run.path / CHECKPOINT_NAME, run.gif_path]:
+            old.unlink(missing_ok=True)
+    images = load_training_images(cfg, data)
+    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)
+
+    torch.manual_seed(cfg.seed)  # the same initial weights in every process (DDP checks)
+    G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                 d_activation=cfg.d_activation)
+    torch.manual_seed(cfg.seed + rank)  # dropout masks differ between the slices
+    bn_group = dist.new_group(backend="gloo") if dev.type == "cpu" else None
+    G = convert_batchnorm(G, dev, bn_group).to(dev)
+    D = convert_batchnorm(D, dev, bn_group).to(dev)
+    ids = [dev.index] if dev.type == "cuda" else None
+    G_ddp, D_ddp = DDP(G, device_ids=ids), DDP(D, device_ids=ids)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    fixed_z = torch.from_numpy(training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim,
+                                                    cfg.seed)).to(dev)
+
+    def save_samples(step: int) -> None:
+        G.eval()
+        with torch.no_grad():
+            grid = _to_uint8(G(fixed_z))
+        G.train()
+        viz.save_png(grid, run.sample_path(step), nrow=int(math.ceil(math.sqrt(len(grid)))))
+
+    history = History()
+    keys = ("loss_d", "loss_d_real", "loss_d_fake", "loss_g", "d_real", "d_fake")
+    for step in range(1, cfg.steps + 1):
+        t0 = time.perf_counter()
+        inputs = shard(step_inputs(step, images, cfg), rank, world)
+        m = train_step(step, G_ddp, D_ddp, opt_g, opt_d, images, cfg, dev, inputs=inputs)
+        # the global batch's metrics: the mean of the processes' means over equal slices
+        values = torch.tensor([m[k] for k in keys], dtype=torch.float64, device=dev)
+        dist.all_reduce(values)
+        m = dict(zip(keys, (values / world).tolist(), strict=True))
+        training.check_finite(step, loss_d=m["loss_d"], loss_g=m["loss_g"])
+        history.log(step=step, **m, seconds=time.perf_counter() - t0)
+        if rank == 0:
+            if progress:
+                print(f"step {step}/{cfg.steps}  loss_d {m['loss_d']:.4f}  loss_g "
+                      f"{m['loss_g']:.4f}", flush=True)
+            if step % cfg.sample_every == 0 or step == cfg.steps:
+                save_samples(step)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                history.to_csv(run.history_path)
+                save_checkpoint(run.path / CHECKPOINT_NAME, G=G, D=D,
+                                  opt_g=opt_g, opt_d=opt_d, step=step, cfg=cfg, fixed_z=fixed_z,
+                                  device=dev)
+    if rank == 0:
+        viz.save_gif(run.sample_paths(), run.gif_path)
+        with atomic_path(run.path / GENERATOR_NAME) as tmp:
+            torch.save(G.state_dict(), tmp)  # BatchNorm's keys
+        history.to_csv(run.history_path)
+    dist.barrier()
+    return history
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``torchrun ... -m dcgan_lab.torch.distributed RECIPE --steps N --batch-size B --out DIR``."""
+    p = argparse.ArgumentParser(prog="python -m dcgan_lab.torch.distributed",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("recipe", choices=recipes.names())
+    p.add_argument("--out", type=Path, required=True, help="run folder (written by process 0)")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help="the global batch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", default=None, help="smoke, cpu or gpu (budget of the recipe)")
+    p.add_argument("--data", default=None, help="data set name or folder of photos")
+    p.add_argument("--force", action="store_true", help="start afresh in a folder holding a run")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    opts = TrainOptions(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    try:
+        train(args.recipe, args.out, options=opts, profile=args.profile, data=args.data,
+              force=args.force, progress=not args.quiet)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

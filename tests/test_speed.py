@@ -1,0 +1,141 @@
+"""dcgan_lab.speed and the speed options of both trainers: each option on gives the losses of the
+option off (exactly for the input pipelines, to float rounding for layouts and compilers, to
+bfloat16 rounding for mixed precision). A few steps on a few hundred real MNIST images, CPU."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+from dcgan_lab import data, speed
+from dcgan_lab.history import History
+from dcgan_lab.speed import PLAIN, Speed
+from dcgan_lab.training import TrainOptions
+
+OPTS = TrainOptions(steps=3, batch_size=8, sample_every=3, checkpoint_every=3, n_fixed=4)
+KEYS = ("loss_d", "loss_d_real", "loss_d_fake", "loss_g", "d_real", "d_fake")
+
+
+@pytest.fixture(scope="module")
+def mnist() -> np.ndarray:
+    x, _ = data.load("mnist", "train", verbose=False)
+    return np.ascontiguousarray(x[:256])
+
+
+def _losses(h: History) -> np.ndarray:
+    return np.array([[row[k] for k in KEYS] for row in h.rows])
+
+
+# --- the options themselves -------------------------------------------------------------------
+
+
+def test_resolve_fills_measured_defaults_and_keeps_choices():
+    s = speed.resolve(None, "torch", "cpu")
+    assert s == speed.DEFAULTS[("torch", "cpu")]
+    assert all(getattr(s, f) is not None for f in Speed.__dataclass_fields__)
+    s = speed.resolve(Speed(workers=3), "torch", "cuda")
+    assert s.workers == 3 and s.pin_memory is True  # the rest from the cuda defaults
+    assert speed.resolve(None, "keras", "tpu") == PLAIN  # unknown device: everything off
+    assert PLAIN.describe() == "plain"
+    assert Speed(channels_last=True, workers=2).describe() == "channels_last, workers=2"
+
+
+@pytest.mark.parametrize("bad, name", [(Speed(autocast="int8"), "autocast"),
+                                       (Speed(mixed_precision="fp8"), "mixed_precision"),
+                                       (Speed(workers=-1), "workers"),
+                                       (Speed(prefetch=1.5), "prefetch")])
+def test_bad_values_name_the_option(bad, name):
+    with pytest.raises(ValueError, match=name):
+        speed.resolve(bad, "torch", "cpu")
+
+
+# --- PyTorch ----------------------------------------------------------------------------------
+
+
+def _torch_run(tmp_path, mnist, name: str, fast: Speed, opts=OPTS, recipe="torch-mnist"):
+    from dcgan_lab.torch import train
+
+    return train(recipe, tmp_path / name, options=opts, data=mnist, progress=False, force=True,
+                 speed=fast)
+
+
+@pytest.fixture(scope="module")
+def torch_plain(tmp_path_factory, mnist) -> np.ndarray:
+    pytest.importorskip("torch")
+    return _losses(_torch_run(tmp_path_factory.mktemp("plain"), mnist, "plain", PLAIN))
+
+
+def test_torch_workers_give_identical_runs_even_with_dropout(tmp_path, mnist):
+    """A DataLoader worker prepares the batches; torch's RNG (dropout) is untouched by it."""
+    opts = OPTS.replace(g_dropout=0.3)
+    a = _torch_run(tmp_path, mnist, "w0", PLAIN, opts)
+    b = _torch_run(tmp_path, mnist, "w1", PLAIN.replace(workers=1), opts)
+    np.testing.assert_array_equal(_losses(a), _losses(b))
+
+
+@pytest.mark.parametrize("fast, tol", [(PLAIN.replace(channels_last=True), 1e-3),
+                                       (PLAIN.replace(autocast="bf16"), 0.1)])
+def test_torch_option_keeps_the_losses(tmp_path, mnist, torch_plain, fast, tol):
+    got = _losses(_torch_run(tmp_path, mnist, "fast", fast))
+    np.testing.assert_allclose(got, torch_plain, atol=tol, rtol=0)
+    if fast.autocast:  # bf16 rounding is visible, yet small
+        assert not np.array_equal(got, torch_plain)
+
+
+def test_torch_concat_batches_under_autocast(tmp_path, mnist):
+    opts = OPTS.replace(steps=2, d_batches="concat")
+    a = _losses(_torch_run(tmp_path, mnist, "a", PLAIN, opts))
+    b = _losses(_torch_run(tmp_path, mnist, "b", PLAIN.replace(autocast="bf16"), opts))
+    np.testing.assert_allclose(a, b, atol=0.1, rtol=0)
+
+
+@pytest.mark.slow
+def test_torch_compile_keeps_the_losses(tmp_path, mnist, torch_plain):
+    got = _losses(_torch_run(tmp_path, mnist, "compiled", PLAIN.replace(compile=True)))
+    np.testing.assert_allclose(got, torch_plain, atol=1e-4, rtol=0)
+
+
+# --- Keras ------------------------------------------------------------------------------------
+
+
+def _keras_run(tmp_path, mnist, name: str, fast: Speed, recipe="torch-mnist",
+               opts=OPTS) -> History:
+    K = importlib.import_module("dcgan_lab.keras.train")
+    return K.train(recipe, tmp_path / name, options=opts, data=mnist, progress=False,
+                   force=True, speed=fast)
+
+
+@pytest.fixture(scope="module")
+def keras_plain(tmp_path_factory, mnist) -> np.ndarray:
+    pytest.importorskip("keras")
+    return _losses(_keras_run(tmp_path_factory.mktemp("kplain"), mnist, "plain", PLAIN))
+
+
+def test_keras_prefetch_gives_identical_runs(tmp_path, mnist, keras_plain):
+    got = _losses(_keras_run(tmp_path, mnist, "prefetch", PLAIN.replace(prefetch=2)))
+    np.testing.assert_array_equal(got, keras_plain)
+
+
+def test_keras_jit_compile_keeps_the_losses(tmp_path, mnist, keras_plain):
+    got = _losses(_keras_run(tmp_path, mnist, "xla", PLAIN.replace(jit_compile=True)))
+    np.testing.assert_allclose(got, keras_plain, atol=1e-4, rtol=0)
+
+
+def test_keras_mixed_bfloat16_stays_close_and_restores_the_policy(tmp_path, mnist, keras_plain):
+    import keras
+
+    got = _losses(_keras_run(tmp_path, mnist, "bf16", PLAIN.replace(
+        mixed_precision="mixed_bfloat16")))
+    np.testing.assert_allclose(got, keras_plain, atol=0.1, rtol=0)
+    assert not np.array_equal(got, keras_plain)
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+
+
+def test_keras_stacked_style_with_xla(tmp_path, mnist):
+    opts = OPTS.replace(steps=2)
+    a = _losses(_keras_run(tmp_path, mnist, "a", PLAIN, "dense-mnist", opts))
+    b = _losses(_keras_run(tmp_path, mnist, "b", PLAIN.replace(jit_compile=True),
+                           "dense-mnist", opts))
+    np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
