@@ -1,31 +1,41 @@
-"""Training speed and memory: our step function against a plain reference loop, per recipe.
+"""Training speed and memory: our step function, plain and with each speed option, against a
+plain reference loop, per recipe and framework.
 
-    python benchmarks/bench_train.py --framework torch --recipes all --steps 20 --batch-size 64 \\
-        --out benchmarks/results.md
+    python benchmarks/bench_train.py --framework torch,keras --recipes all --steps 20 \\
+        --batch-size 64 --out benchmarks/results.md
 
-For every (framework, recipe) two measurements run, each in a fresh subprocess so that peak
-memory is that run's alone:
+For every (framework, recipe) several measurements run, each in a fresh subprocess so that peak
+memory is that run's alone (``--variants`` picks them):
 
-* ``ours``: the package's step function (``dcgan_lab.torch.train.train_step``), exactly what the
-  training loop calls, without the loop's I/O (no samples, checkpoints or history files);
 * ``reference``: the same networks trained by a plain loop written inline in the style of the
   canonical example (PyTorch: pytorch/examples ``dcgan/main.py``: fp32, no compile, BCE, Adam,
-  full real and fake batches, G's update reusing the fake batch of D's update).
+  full real and fake batches, G's update reusing the fake batch of D's update; Keras: see
+  ``bench_train_keras.py``);
+* ``ours``: the package's step function (``dcgan_lab.torch.train.train_step``), exactly what the
+  training loop calls, without the loop's I/O, with every speed option of
+  :class:`dcgan_lab.speed.Speed` off;
+* ``default``: the same with the measured defaults (:data:`dcgan_lab.speed.DEFAULTS`);
+* one row per speed option (PyTorch: :data:`TORCH_VARIANTS`, Keras:
+  ``bench_train_keras.KERAS_VARIANTS``), that option alone on.
 
-Both see the same uint8 images (random, of the recipe's shape) converted per step. Speed is
-generator steps per second after ``--warmup`` untimed steps; memory is the growth of the process'
-peak resident set (``ru_maxrss``) from just before the models are built to the end (plus the peak
-CUDA allocation on a GPU). The report is a markdown table (``--out``) and the same rows as JSON
-(``--out`` with ``.json``).
+All see the same uint8 images (random, of the recipe's shape). Speed is generator steps per
+second after ``--warmup`` untimed steps (compilers compile there: their time is reported as
+"warm-up s"); memory is the process' peak resident set (``ru_maxrss``; DataLoader worker
+processes are not counted) and its growth from just before the models are built (plus the peak
+CUDA allocation on a GPU). Each variant of ours also records G's loss per step, so the report
+shows how far an option moves the losses from the plain run on the same inputs. The report is a
+markdown table (``--out``) and the same rows as JSON (``--out`` with ``.json``).
 
-A framework is a pair of functions in :data:`FRAMEWORKS` (``ours``, ``reference``), each
-``fn(recipe, steps, batch_size, warmup) -> dict`` with at least ``seconds`` (of the timed steps)
-and optionally ``notes`` and ``gpu_peak_mb``; the Keras pair comes from ``bench_train_keras.py``.
+A framework is a dict in :data:`FRAMEWORKS` of functions ``fn(recipe, steps, batch_size, warmup)
+-> dict`` with at least ``seconds`` (of the timed steps) and optionally ``notes``,
+``gpu_peak_mb``, ``warmup_seconds`` and ``loss_g``; the Keras ones come from
+``bench_train_keras.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -86,28 +96,63 @@ def _torch_result(torch, device, seconds: float, notes: str) -> dict:
     return out
 
 
-def torch_ours(recipe_name: str, steps: int, batch_size: int, warmup: int) -> dict:
-    """``dcgan_lab.torch.train.train_step``: what ``train`` runs per step, minus its I/O."""
+#: variant name -> the Speed options it turns on (on top of everything off)
+TORCH_VARIANTS = {
+    "ours": {},
+    "channels_last": {"channels_last": True},
+    "compile": {"compile": True},
+    "bf16": {"autocast": "bf16"},
+    "workers": {"workers": 1},
+}
+
+
+def torch_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
+               variant: str = "ours") -> dict:
+    """``dcgan_lab.torch.train.train_step`` as ``train`` runs it, minus its I/O.
+
+    ``variant``: ``"ours"`` (every speed option off), ``"default"`` (the measured defaults of
+    :data:`dcgan_lab.speed.DEFAULTS` for this device) or one option of :data:`TORCH_VARIANTS`.
+    """
     import importlib
 
+    from dcgan_lab import speed as speed_mod
+
     torch, cfg, device, G, D, opt_g, opt_d = _torch_setup(recipe_name, batch_size)
-    train_step = importlib.import_module("dcgan_lab.torch.train").train_step
+    T = importlib.import_module("dcgan_lab.torch.train")
+    if variant == "default":
+        fast = speed_mod.resolve(None, "torch", device.type)
+    else:
+        fast = speed_mod.PLAIN.replace(**TORCH_VARIANTS[variant])
+    if fast.channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    G_step, D_step = (torch.compile(G), torch.compile(D)) if fast.compile else (G, D)
     images = _images(cfg.recipe_obj, batch_size)
-    for step in range(1, warmup + 1):
-        train_step(step, G, D, opt_g, opt_d, images, cfg, device)
+    cfg = cfg.__class__(**{**cfg.to_dict(), "steps": warmup + steps})
+    batches = iter(T.make_dataloader(images, cfg, 0, fast, device))
+    losses = []
+
+    def run(first: int, last: int) -> None:
+        for step in range(first, last + 1):
+            m = T.train_step(step, G_step, D_step, opt_g, opt_d, images, cfg, device,
+                             inputs=next(batches), speed=fast)
+            losses.append(m["loss_g"])
+
+    t_compile = time.perf_counter()
+    run(1, warmup)
     _torch_sync(torch, device)
     t0 = time.perf_counter()
-    for step in range(warmup + 1, warmup + steps + 1):
-        train_step(step, G, D, opt_g, opt_d, images, cfg, device)
+    run(warmup + 1, warmup + steps)
     _torch_sync(torch, device)
     seconds = time.perf_counter() - t0
     n_real, n_fake = training.d_batch_sizes(cfg)
-    notes = ["fresh z for G (one extra no-grad G forward)"]
+    notes = [fast.describe(), "fresh z for G (one extra no-grad G forward)"]
     if cfg.half_batch:
         notes.append(f"D sees {n_real} real + {n_fake} fake")
     if cfg.rounds_per_step > 1:
         notes.append(f"{cfg.rounds_per_step} rounds per step")
-    return _torch_result(torch, device, seconds, "; ".join(notes))
+    out = _torch_result(torch, device, seconds, "; ".join(notes))
+    out.update(warmup_seconds=t0 - t_compile, loss_g=losses)
+    return out
 
 
 def torch_reference(recipe_name: str, steps: int, batch_size: int, warmup: int) -> dict:
@@ -158,14 +203,17 @@ def torch_reference(recipe_name: str, steps: int, batch_size: int, warmup: int) 
 
 #: framework -> {"ours": fn, "reference": fn}; fn(recipe, steps, batch_size, warmup) -> dict
 FRAMEWORKS: dict[str, dict[str, Callable[[str, int, int, int], dict]]] = {
-    "torch": {"ours": torch_ours, "reference": torch_reference},
+    "torch": {"reference": torch_reference,
+              **{v: functools.partial(torch_ours, variant=v) for v in ("default", *TORCH_VARIANTS)}},
 }
 
 try:  # the Keras pair lives beside this file (it imports TensorFlow inside its functions only)
     sys.path.insert(0, str(HERE))
-    from bench_train_keras import keras_ours, keras_reference  # noqa: E402
+    from bench_train_keras import KERAS_VARIANTS, keras_ours, keras_reference  # noqa: E402
 
-    FRAMEWORKS["keras"] = {"ours": keras_ours, "reference": keras_reference}
+    FRAMEWORKS["keras"] = {"reference": keras_reference,
+                           **{v: functools.partial(keras_ours, variant=v)
+                              for v in ("default", *KERAS_VARIANTS)}}
 except ImportError:
     pass
 
@@ -194,7 +242,10 @@ def measure(framework: str, which: str, recipe: str, args: argparse.Namespace) -
     env = dict(os.environ)
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {args.timeout} s"}
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
     if r.returncode != 0 or not lines:
         tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["(no output)"]
@@ -206,35 +257,53 @@ def _fmt(v, spec: str) -> str:
     return format(v, spec) if isinstance(v, (int, float)) else "-"
 
 
+def _mem(m: dict) -> str:
+    s = f"{m['peak_rss_mb']:.0f} (+{m['rss_growth_mb']:.0f})"
+    if "gpu_peak_mb" in m:
+        s += f", GPU {m['gpu_peak_mb']:.0f}"
+    return s
+
+
+def _drift(m: dict, plain: dict | None) -> float | None:
+    """Largest |loss_g - loss_g of the plain run| over the steps both ran (same inputs)."""
+    a, b = m.get("loss_g"), (plain or {}).get("loss_g")
+    if not a or not b or len(a) != len(b):
+        return None
+    return float(max(abs(x - y) for x, y in zip(a, b, strict=True)))
+
+
 def report(rows: list[dict], args: argparse.Namespace) -> str:
+    """The markdown table: one line per (recipe, framework, variant), ratios against reference."""
     import platform
 
+    device = next((m.get("device") for r in rows for m in r["variants"].values()
+                   if m.get("device")), "?")
     head = (f"Training steps per second and memory, {args.steps} timed steps (after {args.warmup} "
-            f"warm-up) of batch {args.batch_size}; ours = the package's `train_step`, reference "
-            f"= the canonical loop inline. Machine: {platform.machine()}, {os.cpu_count()} CPUs"
+            f"warm-up) of batch {args.batch_size}, each in a fresh process. reference = the "
+            f"canonical loop inline; ours = the package's `train_step` with every speed option "
+            f"off; default = with the measured defaults of `dcgan_lab.speed`; other rows = ours "
+            f"with one option on. ratio = steps/s over the reference's. |Δloss_g| = the largest "
+            f"difference of G's loss from ours over the same steps. Machine: "
+            f"{platform.machine()}, {os.cpu_count()} CPUs"
             f"{', OMP_NUM_THREADS=' + str(args.threads) if args.threads else ''}; device: "
-            f"{rows[0]['ours'].get('device', '?') if rows else '?'}.\n\n")
-    cols = ["recipe", "framework", "ours steps/s", "ref steps/s", "ours/ref",
-            "ours peak RSS MB (+growth)", "ref peak RSS MB (+growth)", "notes"]
+            f"{device}.\n\n")
+    cols = ["recipe", "framework", "variant", "steps/s", "ratio vs reference", "warm-up s",
+            "peak RSS MB (+growth)", "|Δloss_g| vs ours", "notes"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        o, f = r["ours"], r["reference"]
-        ratio = (o["steps_per_s"] / f["steps_per_s"]
-                 if "steps_per_s" in o and "steps_per_s" in f else None)
-
-        def mem(m: dict) -> str:
+        ref = r["variants"].get("reference", {})
+        for name, m in r["variants"].items():
             if "error" in m:
-                return f"error: {m['error'][:60]}"
-            s = f"{m['peak_rss_mb']:.0f} (+{m['rss_growth_mb']:.0f})"
-            if "gpu_peak_mb" in m:
-                s += f", GPU {m['gpu_peak_mb']:.0f}"
-            return s
-
-        lines.append("| " + " | ".join([
-            r["recipe"], r["framework"], _fmt(o.get("steps_per_s"), ".2f"),
-            _fmt(f.get("steps_per_s"), ".2f"), _fmt(ratio, ".2f"), mem(o), mem(f),
-            o.get("notes", ""),
-        ]) + " |")
+                lines.append("| " + " | ".join([r["recipe"], r["framework"], name, "-", "-", "-",
+                                                 f"error: {m['error'][:80]}", "-", ""]) + " |")
+                continue
+            ratio = (m["steps_per_s"] / ref["steps_per_s"] if "steps_per_s" in ref else None)
+            lines.append("| " + " | ".join([
+                r["recipe"], r["framework"], name, _fmt(m.get("steps_per_s"), ".2f"),
+                _fmt(ratio, ".2f"), _fmt(m.get("warmup_seconds"), ".1f"), _mem(m),
+                _fmt(_drift(m, r["variants"].get("ours")), ".1e"),
+                m.get("notes", "").replace("|", "/"),
+            ]) + " |")
     return head + "\n".join(lines) + "\n"
 
 
@@ -243,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--framework", default="torch",
                    help=f"comma-separated, or all: {', '.join(FRAMEWORKS)}")
     p.add_argument("--recipes", default="all", help="comma-separated recipe names, or all")
+    p.add_argument("--variants", default="all",
+                   help="comma-separated: reference, ours, default and the options of each "
+                        "framework (torch: " + ", ".join(TORCH_VARIANTS) + "), or all")
     p.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--batch-size", type=int, default=16)
@@ -269,12 +341,13 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--recipes: unknown recipe {name!r}: choose from {', '.join(recipes.names())}")
     rows = []
     for fw in fws:
+        variants = list(FRAMEWORKS[fw]) if args.variants == "all" else [
+            v for v in args.variants.split(",") if v in FRAMEWORKS[fw]]
         for name in names:
-            row = {"recipe": name, "framework": fw}
-            for which in ("ours", "reference"):
-                row[which] = measure(fw, which, name, args)
-                m = row[which]
-                print(f"{fw:6s} {name:16s} {which:9s} "
+            row = {"recipe": name, "framework": fw, "variants": {}}
+            for which in variants:
+                row["variants"][which] = m = measure(fw, which, name, args)
+                print(f"{fw:6s} {name:16s} {which:14s} "
                       + (f"{m['steps_per_s']:7.2f} steps/s  peak {m['peak_rss_mb']:.0f} MB"
                          if "error" not in m else f"error: {m['error']}"), flush=True)
             rows.append(row)

@@ -76,21 +76,60 @@ def _timed(one_step, steps: int, warmup: int) -> float:
     return time.perf_counter() - t0
 
 
+#: variant name -> the Speed options it turns on (on top of everything off)
+KERAS_VARIANTS = {
+    "ours": {},
+    "jit_compile": {"jit_compile": True},
+    "mixed_bf16": {"mixed_precision": "mixed_bfloat16"},
+    "prefetch": {"prefetch": 2},
+}
+
+
 def keras_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
-               style: str | None = None) -> dict:
-    """``dcgan_lab.keras.train.train_step``: what ``train`` runs per step, minus its I/O."""
+               style: str | None = None, variant: str = "ours") -> dict:
+    """``dcgan_lab.keras.train.train_step`` as ``train`` runs it, minus its I/O.
+
+    ``variant``: ``"ours"`` (every speed option off), ``"default"`` (the measured defaults) or
+    one option of :data:`KERAS_VARIANTS`.
+    """
+
+    from dcgan_lab import speed as speed_mod
+    from dcgan_lab.keras.models import build
+
     T = importlib.import_module("dcgan_lab.keras.train")
-    cfg, G, D = _setup(recipe_name, batch_size, style)
-    trainer = T.make_trainer(cfg, G, D)
+    if variant == "default":
+        fast = speed_mod.resolve(None, "keras", T._device_type())
+    else:
+        fast = speed_mod.PLAIN.replace(**KERAS_VARIANTS[variant])
+    cfg = training.resolve(recipe_name, "keras", training.TrainOptions(
+        batch_size=batch_size, keras_style=style, steps=warmup + steps), profile="smoke")
+    T._seed(0)  # as train() does (op determinism on)
+    with T._dtype_policy(fast.mixed_precision):
+        G, D = build(recipe_name)
+    trainer = T.make_trainer(cfg, G, D, jit_compile=bool(fast.jit_compile))
     images = _images(cfg.recipe_obj, batch_size)
-    seconds = _timed(lambda i: T.train_step(i + 1, trainer, images, cfg), steps, warmup)
-    notes = [f"{cfg.keras_style} style", "z and rows from NumPy streams"]
+    batches = iter(T.input_pipeline(images, cfg, 0, fast.prefetch or 0))
+    losses = []
+
+    def one(i: int) -> None:
+        losses.append(T.train_step(i + 1, trainer, images, cfg, inputs=next(batches))["loss_g"])
+
+    t0 = time.perf_counter()
+    for i in range(warmup):
+        one(i)
+    t1 = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        one(i)
+    seconds = time.perf_counter() - t1
+    notes = [fast.describe(), f"{cfg.keras_style} style", "z and rows from NumPy streams"]
     if cfg.half_batch:
         n_real, n_fake = training.d_batch_sizes(cfg)
         notes.append(f"D sees {n_real} real + {n_fake} fake")
     if cfg.rounds_per_step > 1:
         notes.append(f"{cfg.rounds_per_step} rounds per step")
-    return _result(seconds, "; ".join(notes))
+    out = _result(seconds, "; ".join(notes))
+    out.update(warmup_seconds=t1 - t0, loss_g=losses)
+    return out
 
 
 def keras_reference(recipe_name: str, steps: int, batch_size: int, warmup: int,
@@ -164,11 +203,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--recipe", default="torch-mnist")
     p.add_argument("--style", choices=("stacked", "train_step"), default=None,
                    help="Keras style (default: the recipe's)")
+    p.add_argument("--variant", default="ours", choices=("ours", "default", *KERAS_VARIANTS))
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
     args = p.parse_args(argv)
-    ours = keras_ours(args.recipe, args.steps, args.batch_size, args.warmup, args.style)
+    ours = keras_ours(args.recipe, args.steps, args.batch_size, args.warmup, args.style,
+                      args.variant)
     ref = keras_reference(args.recipe, args.steps, args.batch_size, args.warmup, args.style)
     result = {"recipe": args.recipe, "style": args.style or recipes.get(args.recipe).keras_style,
               "batch_size": args.batch_size, "device": ours["device"],
