@@ -64,8 +64,12 @@ PLAIN = Speed(channels_last=False, compile=False, autocast="off", workers=0, pin
               jit_compile=False, mixed_precision="off", prefetch=0)
 
 #: Measured defaults per (framework, device type); see benchmarks/results.md for the numbers.
-#: CPU: on the 2-core x86 box of this build only options that measured faster *and* keep the
-#: losses are on. GPU: the usual winners, not measured in this build (no GPU was available).
+#: CPU (the 2-core x86 box of this build): everything off. channels_last measured 1.2-1.4x
+#: faster on conv recipes, but dropout draws its mask in memory order, so on recipes with
+#: dropout (bernico-*, g_dropout) it changes which units drop: opt in. bf16 autocast was faster
+#: too but rounds activations to bf16; torch.compile (40-60 s to compile), DataLoader workers,
+#: XLA, Keras mixed_bfloat16 (7x slower without oneDNN) and prefetch measured slower or no
+#: better. GPU: the usual winners, not measured in this build (no GPU was available).
 DEFAULTS: dict[tuple[str, str], Speed] = {
     ("torch", "cpu"): PLAIN,
     ("torch", "cuda"): PLAIN.replace(channels_last=True, autocast="bf16", workers=2,

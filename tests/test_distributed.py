@@ -46,9 +46,11 @@ def test_torchrun_two_gloo_processes_equal_one_process(tmp_path):
     ddp = History.from_csv(tmp_path / "ddp" / "history.csv")
     assert (tmp_path / "ddp" / "generator.pt").exists()
 
+    from dcgan_lab.speed import PLAIN
+
     torch.set_num_threads(1)
     one = train("torch-mnist", tmp_path / "one", options=TrainOptions(
-        steps=STEPS, batch_size=BATCH), data="mnist", progress=False)
+        steps=STEPS, batch_size=BATCH), data="mnist", progress=False, speed=PLAIN)
     assert ddp["step"] == one["step"] == list(range(1, STEPS + 1))
     np.testing.assert_allclose(_losses(ddp.rows), _losses(one.rows), atol=1e-5, rtol=0)
     # the saved generator loads into the one-process model (plain BatchNorm keys)
