@@ -96,7 +96,8 @@ _add(Recipe(
     dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
     g_params=1_636_737, d_params=95_105,
     lr_g=1e-3, lr_d=1e-3, beta1=0.9, keras_style="stacked",
-    budgets=Budgets(_SMOKE28, _b(500, 64, 100, 250), _b(20000, 128, 1000, 2000)),
+    # cpu: 400 steps, because chapter 3 trains these networks twice (stacked and train_step)
+    budgets=Budgets(_SMOKE28, _b(400, 64, 100, 200), _b(20000, 128, 1000, 2000)),
     description="Dense project to 7x7x256, k3 transposed convolutions, BN, LeakyReLU(0.01).",
 ))
 _add(Recipe(
@@ -124,7 +125,8 @@ _add(Recipe(
     g_params=5_420_323, d_params=4_314_753,
     loss="logits", label_smoothing=0.1, keras_style="train_step", rounds_per_step=2,
     dcgan_init=True,
-    budgets=Budgets(_SMOKE64, _b(8, 32, 4, 4), _b(10000, 128, 500, 1000)),
+    # smoke: two steps of batch 8 (each step is two rounds of D and G at 64x64)
+    budgets=Budgets(_b(2, 8, 1, 1), _b(8, 32, 4, 4), _b(10000, 128, 500, 1000)),
     description="Four k5 s2 transposed convolutions from 4x4x512; D returns logits.",
 ))
 _add(Recipe(

@@ -1,0 +1,257 @@
+"""Helpers for chapter 3 (Keras DCGANs): sample-quality numbers, the frozen-BatchNorm check of
+the stacked trainer, picture strips of a run folder, and short source excerpts.
+
+Framework-free at import (numpy only); :func:`bn_mode_gap` works on any ``keras.Model`` and
+imports nothing itself, :func:`show_run_grids` imports matplotlib and Pillow when called.
+
+- :func:`sample_report` -- what the shipped classifier (:mod:`dcgan_lab.classifier`) says about
+  generated images: the share it classifies with confidence above a threshold, the classes it
+  sees (:func:`dcgan_lab.metrics.mode_coverage`) and the Fréchet distance to real images on its
+  features (:func:`dcgan_lab.metrics.fid`).
+- :func:`bn_mode_gap` -- a discriminator's mean P(real) on the same images as
+  ``D.train_on_batch`` computes it (D trainable: BatchNorm normalises with the batch's statistics)
+  and as the stacked ``combined`` model computes it in Keras 3 (D frozen: BatchNorm uses its
+  moving averages). A large gap means G is trained against a different function from the one D
+  learns.
+- :func:`show_run_grids` -- the fixed-noise grids a trainer saved, e.g. first / middle / last.
+- :func:`source_excerpt` -- a function's or method's source without its docstring, for display.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import metrics
+
+__all__ = ["SampleReport", "sample_report", "report_table", "BNModeGap", "bn_mode_gap", "pick_grids",
+           "show_run_grids", "source_excerpt"]
+
+
+# --------------------------------------------------------------------------------------------
+# classifier numbers
+
+
+@dataclass(frozen=True)
+class SampleReport:
+    """The shipped classifier's view of ``n`` generated images.
+
+    ``confident``: share whose top softmax probability exceeds ``threshold``; ``coverage``: the
+    histogram of predicted classes (:class:`~dcgan_lab.metrics.ModeCoverage`), a class counting as
+    covered when it holds at least ``min_share`` of the samples; ``fid``: Fréchet
+    distance between the classifier features of the generated and the real images (comparable
+    within this course only, not to published Inception FIDs).
+    """
+
+    dataset: str
+    n: int
+    n_real: int
+    threshold: float
+    confident: float
+    coverage: metrics.ModeCoverage
+    fid: float
+
+    def as_dict(self) -> dict[str, float]:
+        """The scalar numbers, for tables and ``glue``."""
+        return {"confident": self.confident, "modes": float(self.coverage.covered),
+                "kl": self.coverage.kl, "fid": self.fid}
+
+    def __str__(self) -> str:
+        return (f"{self.dataset} classifier on {self.n} samples: "
+                f"{100 * self.confident:.1f}% classified with p > {self.threshold:g}; "
+                f"{self.coverage}; Fréchet distance to {self.n_real} real images "
+                f"{self.fid:.1f}")
+
+
+def _softmax_max(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return (p / p.sum(axis=1, keepdims=True)).max(axis=1)
+
+
+def sample_report(fake: np.ndarray, real: np.ndarray, dataset: str = "mnist",
+                  threshold: float = 0.9, min_share: float = 0.01) -> SampleReport:
+    """Classifier numbers for generated images ``fake`` against real images ``real``.
+
+    A class is *covered* when at least ``min_share`` of the samples (and at least one) are
+    predicted as it, so that a few misclassified samples do not count as a mode.
+
+    Images are uint8 or float in [-1, 1], NHWC or NCHW (either framework's output), of the
+    classifier's size (28x28x1 for ``mnist``/``fashion_mnist``, 32x32x3 for ``cifar10``).
+    """
+    from . import classifier
+
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+    if not 0.0 <= min_share < 1.0:
+        raise ValueError(f"min_share must be in [0, 1), got {min_share!r}")
+    if len(fake) < 2 or len(real) < 2:
+        raise ValueError(f"sample_report needs at least 2 generated and 2 real images, got "
+                         f"{len(fake)} and {len(real)}")
+    clf = classifier.get(dataset)
+    logits = clf.logits(fake)
+    confident = float(np.mean(_softmax_max(logits) > threshold))
+    min_count = max(1, math.ceil(min_share * len(fake)))
+    coverage = metrics.mode_coverage(logits.argmax(axis=1), logits.shape[1], min_count)
+    return SampleReport(dataset, len(fake), len(real), float(threshold), confident, coverage,
+                        metrics.fid(real, fake, clf))
+
+
+def report_table(reports: dict[str, SampleReport]) -> str:
+    """Several :class:`SampleReport` as one aligned text table, one row per name."""
+    if not reports:
+        raise ValueError("report_table needs at least one report")
+    first = next(iter(reports.values()))
+    head = ("", f"p > {first.threshold:g}", "modes", "KL (nats)", "Fréchet dist.")
+    rows = [head] + [(name, f"{100 * r.confident:.1f}%",
+                      f"{r.coverage.covered}/{r.coverage.n_classes}", f"{r.coverage.kl:.3f}",
+                      f"{r.fid:.1f}") for name, r in reports.items()]
+    w = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = [f"{row[0]:<{w[0]}}  " + "  ".join(f"{c:>{wi}}" for c, wi in zip(row[1:], w[1:],
+                                                                              strict=True))
+             for row in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# the frozen-BatchNorm check
+
+
+@dataclass(frozen=True)
+class BNModeGap:
+    """Mean P(real) that D gives real and fake images in its two modes.
+
+    ``*_trained``: as ``D.train_on_batch`` computes it (D trainable, ``training=True``:
+    BatchNorm uses the batch's mean and variance, dropout is on). ``*_frozen``: as the stacked
+    model ``combined = D(G(z))`` computes it with D frozen (``D.trainable = False``,
+    ``training=True``: in Keras 3 a frozen BatchNorm uses its moving averages; dropout is on).
+    """
+
+    real_trained: float
+    real_frozen: float
+    fake_trained: float
+    fake_frozen: float
+
+    @property
+    def fake_gap(self) -> float:
+        """How much more real the frozen D finds the fakes than the D that is being trained."""
+        return self.fake_frozen - self.fake_trained
+
+    def __str__(self) -> str:
+        rows = [("", "D as trained (batch stats)", "D frozen in combined (moving stats)"),
+                ("real images", f"{self.real_trained:.4f}", f"{self.real_frozen:.4f}"),
+                ("generated images", f"{self.fake_trained:.4f}", f"{self.fake_frozen:.4f}")]
+        w = [max(len(r[i]) for r in rows) for i in range(3)]
+        return "\n".join(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}" for r in rows)
+
+
+def bn_mode_gap(discriminator: Any, real: np.ndarray, fake: np.ndarray,
+                from_logits: bool = False) -> BNModeGap:
+    """Measure D's verdict on ``real`` and ``fake`` (float32 NHWC in [-1, 1]) in both modes.
+
+    ``discriminator`` is a Keras model; ``from_logits``: D returns logits (recipe loss
+    ``"logits"``). Each batch goes through D in one call, as in the trainers. Every variable of D
+    (BatchNorm moving statistics, dropout seeds) and its ``trainable`` flag are restored
+    afterwards, so the check leaves the model as it found it.
+    """
+    D = discriminator
+    real = np.asarray(real, np.float32)
+    fake = np.asarray(fake, np.float32)
+    saved_flag = D.trainable
+    saved = [np.array(v.numpy()) for v in D.variables]
+
+    def mean_p(x: np.ndarray) -> float:
+        out = np.asarray(D(x, training=True), np.float64)
+        if from_logits:
+            out = 1.0 / (1.0 + np.exp(-out))
+        return float(out.mean())
+
+    try:
+        D.trainable = True
+        rt, ft = mean_p(real), mean_p(fake)
+        D.trainable = False
+        rf, ff = mean_p(real), mean_p(fake)
+    finally:
+        D.trainable = saved_flag
+        for v, a in zip(D.variables, saved, strict=True):
+            v.assign(a)
+    return BNModeGap(rt, rf, ft, ff)
+
+
+# --------------------------------------------------------------------------------------------
+# pictures of a run folder
+
+
+def pick_grids(paths: list[Path], n: int = 3) -> list[Path]:
+    """``n`` evenly spaced items of ``paths``, always the first and the last (fewer if short)."""
+    paths = list(paths)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if len(paths) <= n:
+        return paths
+    if n == 1:
+        return [paths[-1]]
+    idx = sorted({round(i * (len(paths) - 1) / (n - 1)) for i in range(n)})
+    return [paths[i] for i in idx]
+
+
+def show_run_grids(run_dir: str | Path, n: int = 3, title: str | None = None,
+                   width: float = 3.2):
+    """Show ``n`` of the fixed-noise grids saved in ``run_dir/samples`` (first, ..., last) side
+    by side, titled with their step; return the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from .training import RunDir
+
+    run = RunDir(run_dir)
+    paths = pick_grids(run.sample_paths(), n)
+    if not paths:
+        raise FileNotFoundError(f"{run.samples} holds no step_*.png grids: train into "
+                                f"{run.path} first")
+    fig, axes = plt.subplots(1, len(paths), figsize=(width * len(paths), width + 0.5),
+                             squeeze=False)
+    for ax, p in zip(axes[0], paths, strict=True):
+        img = np.asarray(Image.open(p))
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255,
+                  interpolation="nearest")
+        ax.set_title(f"step {int(p.stem.split('_')[1])}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# source excerpts
+
+
+def source_excerpt(obj: Any, docstring: bool = False) -> str:
+    """The source of function or method ``obj``, dedented, without its docstring (unless
+    ``docstring``); for showing a few key lines of the package in a chapter."""
+    src = textwrap.dedent(inspect.getsource(obj))
+    if docstring:
+        return src
+    doc = inspect.getdoc(obj)
+    if not doc:
+        return src
+    lines = src.splitlines(keepends=True)
+    # The docstring is the first statement of the body: drop the lines from its opening quotes
+    # to its closing quotes.
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s.startswith(('"""', "'''", 'r"""', "r'''")):
+            quote = s.lstrip("r")[:3]
+            rest = s.lstrip("r")[3:]
+            end = i if quote in rest else next(
+                j for j in range(i + 1, len(lines)) if quote in lines[j])
+            return "".join(lines[:i] + lines[end + 1:])
+    return src
