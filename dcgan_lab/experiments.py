@@ -507,8 +507,9 @@ class AblationTable:
             parts.append("worse beyond the spread: " + "; ".join(map(cell, groups["worse"])))
         if groups["within the spread"]:
             n = len(groups["within the spread"])
-            parts.append(f"{'all' if n == len(verdicts) else n} other variant"
-                         f"{'s' if n != 1 else ''} within one standard deviation of it")
+            parts.append(f"{'every other variant' if n == len(verdicts) else f'{n} other variant'}"
+                         f"{'s' if 1 < n < len(verdicts) else ''} within the spread (mean ± std "
+                         f"overlapping the baseline's)")
         return "; ".join(parts) + "."
 
     # -- display -------------------------------------------------------------------------------
@@ -548,13 +549,22 @@ class AblationTable:
         return str(self)
 
     def _repr_html_(self) -> str:
+        """Mean above, ± std below in small grey type: narrow enough for a book page."""
         head, body = self._cells()
-        th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-        trs = "".join("<tr>" + "".join(
-            f"<td style='text-align:{'left' if i == 0 else 'right'}'>{html.escape(c)}</td>"
-            for i, c in enumerate(r)) + "</tr>" for r in body)
-        return (f"<table class='dcgan-lab-ablation'><caption>{html.escape(self.caption())}"
-                f"</caption><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>")
+        th = "".join(f"<th style='text-align:{'left' if i == 0 else 'right'}'>{html.escape(h)}</th>"
+                     for i, h in enumerate(head))
+
+        def td(i: int, c: str) -> str:
+            if i == 0:
+                return f"<td style='text-align:left'>{html.escape(c)}</td>"
+            mean, _, std = c.partition(" ± ")
+            return (f"<td style='text-align:right;white-space:nowrap'>{html.escape(mean)}<br>"
+                    f"<span style='color:#777;font-size:0.85em'>± {html.escape(std)}</span></td>")
+
+        trs = "".join("<tr>" + "".join(td(i, c) for i, c in enumerate(r)) + "</tr>" for r in body)
+        return (f"<table class='dcgan-lab-ablation' style='font-size:0.9em'><caption>"
+                f"{html.escape(self.caption())}</caption><thead><tr>{th}</tr></thead>"
+                f"<tbody>{trs}</tbody></table>")
 
     def to_dict(self) -> dict[str, Any]:
         return {"settings": self.settings, "variants": self.variants, "rows": self.rows,
