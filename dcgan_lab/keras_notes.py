@@ -15,10 +15,13 @@ imports nothing itself, :func:`show_run_grids` imports matplotlib and Pillow whe
   learns.
 - :func:`show_run_grids` -- the fixed-noise grids a trainer saved, e.g. first / middle / last.
 - :func:`source_excerpt` -- a function's or method's source without its docstring, for display.
+- :func:`compact` -- shape tables side by side in a narrow page column (small type, no wrapping;
+  they flow below one another when the column is too narrow for both).
 """
 
 from __future__ import annotations
 
+import html
 import inspect
 import math
 import textwrap
@@ -31,7 +34,7 @@ import numpy as np
 from . import metrics
 
 __all__ = ["SampleReport", "sample_report", "report_table", "BNModeGap", "bn_mode_gap", "pick_grids",
-           "show_run_grids", "source_excerpt"]
+           "show_run_grids", "source_excerpt", "Compact", "compact"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,7 +147,7 @@ class BNModeGap:
         return self.fake_frozen - self.fake_trained
 
     def __str__(self) -> str:
-        rows = [("", "D as trained (batch stats)", "D frozen in combined (moving stats)"),
+        rows = [("mean P(real)", "trained D (batch stats)", "frozen D (moving stats)"),
                 ("real images", f"{self.real_trained:.4f}", f"{self.real_frozen:.4f}"),
                 ("generated images", f"{self.fake_trained:.4f}", f"{self.fake_frozen:.4f}")]
         w = [max(len(r[i]) for r in rows) for i in range(3)]
@@ -255,3 +258,46 @@ def source_excerpt(obj: Any, docstring: bool = False) -> str:
                 j for j in range(i + 1, len(lines)) if quote in lines[j])
             return "".join(lines[:i] + lines[end + 1:])
     return src
+
+
+# --------------------------------------------------------------------------------------------
+# compact shape tables
+
+
+_COMPACT_CSS = (".dcgan-lab-compact table{font-size:0.78rem;margin:0}"
+                ".dcgan-lab-compact td,.dcgan-lab-compact th{padding:1px 8px;white-space:nowrap}"
+                ".dcgan-lab-compact caption{font-weight:bold;white-space:nowrap}")
+
+
+@dataclass
+class Compact:
+    """Shape tables next to each other, rendered for a narrow page (see :func:`compact`)."""
+
+    tables: list[Any]
+    titles: list[str]
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        cells = []
+        for table, title in zip(self.tables, self.titles, strict=True):
+            inner = table._repr_html_()
+            if title and title != table.title:  # the caption shows the table's own title
+                cap = f"<caption>{html.escape(table.title)}</caption>" if table.title else ""
+                inner = inner.replace(cap, f"<caption>{html.escape(title)}</caption>", 1)
+            cells.append(f"<div>{inner}</div>")
+        return (f"<style>{_COMPACT_CSS}</style><div class='dcgan-lab-compact' style='display:flex;"
+                f"flex-wrap:wrap;gap:0.5em 1.5em;align-items:flex-start;overflow-x:auto'>"
+                f"{''.join(cells)}</div>")
+
+
+def compact(side_by_side: Any) -> Compact:
+    """Render a :func:`dcgan_lab.shapes.side_by_side` result compactly: one caption per table
+    (its title), small type, rows that never wrap; tables that do not fit next to each other
+    flow below one another, and one still wider than the page gets a horizontal scroll bar.
+    ``str()`` gives the same text as the original."""
+    tables = list(side_by_side.tables)
+    titles = list(side_by_side.titles)
+    return Compact(tables, titles, str(side_by_side))

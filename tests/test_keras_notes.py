@@ -137,3 +137,21 @@ def test_source_excerpt_drops_docstrings():
     assert keras_notes.source_excerpt(_Demo.one_line) == "def one_line(self):\n    return 1\n"
     assert keras_notes.source_excerpt(_Demo.bare) == "def bare(self):\n    return 2\n"
     assert '"""A docstring' in keras_notes.source_excerpt(_Demo.method, docstring=True)
+
+
+def test_compact_side_by_side():
+    from dcgan_lab.shapes import ShapeTable, side_by_side
+
+    a = ShapeTable.from_rows([("z (Input)", (100,), 0), ("dense (Dense)", (6272,), 633_472)],
+                             title="A (Keras)")
+    b = ShapeTable.from_rows([("input", (100,), 0), ("net.0 (Linear)", (6272,), 633_472)],
+                             title="B (PyTorch)")
+    sbs = side_by_side(a, b)
+    c = keras_notes.compact(sbs)
+    assert str(c) == str(sbs)
+    out = c._repr_html_()
+    assert out.count("<table") == 2 and "<h4>" not in out
+    assert out.count("<caption>A (Keras)</caption>") == 1 and "overflow-x:auto" in out
+    assert "white-space:nowrap" in out and "633,472" in out
+    renamed = keras_notes.compact(side_by_side(a, b, titles=("left", "right")))._repr_html_()
+    assert "<caption>left</caption>" in renamed and "A (Keras)" not in renamed
