@@ -291,8 +291,12 @@ class StackedGAN:
     model does not have any trainable weights" and D never learns. So we set ``D.trainable``
     explicitly before each call (True for D's update, False for the combined model's), and each
     traced function keeps the variable list it was traced with. A second effect of the flag:
-    Keras runs a frozen ``BatchNormalization`` in inference mode, so inside ``combined`` D's
-    BatchNorm layers use their moving statistics, as in the sources.
+    Keras 3 runs a frozen ``BatchNormalization`` in inference mode, so inside ``combined`` D's
+    BatchNorm layers use their moving statistics. This is NOT what the sources got: under
+    TF 1.x Keras a frozen BatchNorm still normalised with the batch's statistics. With BatchNorm
+    in D (gia-dcgan-mnist, bernico-*), G is therefore trained against a different function from
+    the D that ``D.train_on_batch`` trains; chapter 3 measures the gap and trains the same
+    networks in the ``train_step`` style instead.
 
     Fakes for D come from ``G.predict_on_batch`` as in the sources (G in inference mode).
     ``g_loss="minimax"`` cannot be expressed: ``combined.train_on_batch(z, targets)`` minimises
