@@ -135,7 +135,7 @@ _add(Recipe(
     dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
     g_params=312_256, d_params=109_440,
     dcgan_init=True,
-    budgets=Budgets(_SMOKE28, _b(1500, 64, 250, 500), _b(20000, 128, 1000, 2000)),
+    budgets=Budgets(_SMOKE28, _b(2000, 64, 250, 1000), _b(20000, 128, 1000, 2000)),
     description="All-convolutional 28x28 DCGAN without conv biases.",
 ))
 _add(Recipe(
