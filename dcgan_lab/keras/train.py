@@ -849,7 +849,7 @@ def train(
     def save_all(step: int) -> None:
         save_checkpoint(ckpt_path, trainer, step=step, cfg=cfg, fixed_noise=fixed_z)
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
     # With prefetch, a tf.data pipeline draws the coming steps' inputs while a step trains.
     batches = iter(input_pipeline(images, cfg, start, fast.prefetch)) if fast.prefetch else None

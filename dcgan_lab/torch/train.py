@@ -504,7 +504,7 @@ def train(
         save_checkpoint(ckpt_path, G=G, D=D, opt_g=opt_g, opt_d=opt_d, step=step, cfg=cfg,
                         fixed_z=fixed_z, device=dev)
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
     # What runs each step: the models themselves, or their torch.compile'd graphs (which share
     # the parameters, so checkpoints and samples keep using G and D).
