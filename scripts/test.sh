@@ -11,4 +11,4 @@ overwrite=()
 # In CI the executed notebooks are kept, so the book build that follows need not run them again.
 if [ "${CI:-}" = "true" ]; then overwrite=(--overwrite); fi
 python -m pytest tests book --nbmake --nbmake-timeout=900 "${overwrite[@]}" -q \
-  -p no:cacheprovider --durations=15 "$@"
+  -m "not slow" -p no:cacheprovider --durations=15 "$@"
