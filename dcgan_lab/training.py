@@ -192,6 +192,49 @@ def resolve(recipe: str | recipes.Recipe, framework: str, options: TrainOptions 
     )
 
 
+def load_training_images(cfg: Config, data: str | np.ndarray | None = None) -> np.ndarray:
+    """The training images of ``cfg`` as uint8 NHWC, checked against the recipe's shape.
+
+    ``data`` may be an array (used as is), a data set name (``data.load(name, "train")``) or a
+    folder of photos (``data.load_folder(path, size=H)``); ``None`` means ``cfg.data``. Grayscale
+    images are repeated to three channels for colour recipes and colour images converted to
+    grayscale (ITU-R 601 luma) for grayscale recipes, with a note.
+    """
+    from . import data as data_mod
+
+    h, w, c = cfg.recipe_obj.image_shape
+    source = cfg.data if data is None else data
+    if isinstance(source, np.ndarray):
+        images, where = source, "the array passed as data"
+    elif Path(str(source)).expanduser().is_dir():
+        images, where = data_mod.load_folder(Path(str(source)).expanduser(), size=h), str(source)
+    else:
+        images, _ = data_mod.load(str(source), "train")
+        where = f"data set {source!r}"
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    error = getattr(data_mod, "DatasetError", ValueError)
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise error(f"{where}: expected uint8 images of shape (N, H, W, C), got {images.dtype} "
+                    f"{images.shape}")
+    if images.shape[1:3] != (h, w):
+        raise error(f"{where} holds {images.shape[1]}x{images.shape[2]} images but recipe "
+                    f"{cfg.recipe} needs {h}x{w}: choose a {h}x{w} data set (its default is "
+                    f"{cfg.recipe_obj.dataset!r}) or a folder of photos (resized on loading)")
+    if images.shape[3] != c:
+        if images.shape[3] == 1 and c == 3:
+            print(f"note: {where} is grayscale; repeating it to 3 channels for {cfg.recipe}")
+            images = np.repeat(images, 3, axis=3)
+        elif images.shape[3] in (3, 4) and c == 1:
+            print(f"note: {where} is colour; converting it to grayscale for {cfg.recipe}")
+            luma = images[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+            images = np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+        else:
+            raise error(f"{where} has {images.shape[3]} channels but recipe {cfg.recipe} needs {c}")
+    return images
+
+
 # --- random streams (stateless: keyed by seed, stream and step) -------------------------------
 _DATA, _NOISE, _LABELS, _FIXED = 1, 2, 3, 4
 
