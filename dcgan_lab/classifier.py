@@ -219,39 +219,18 @@ def get(dataset: str) -> Classifier:
     return _CACHE[dataset]
 
 
-def load_real(dataset: str, split: str = "train", download: bool = True
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """The real images (uint8 NHWC) and labels of ``split``, through ``dcgan_lab.data``.
+def load_real(dataset: str, split: str = "train", download: bool = True,
+              allow_sample: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The real images (uint8 NHWC) and labels of ``split``, through :func:`dcgan_lab.data.load`.
 
-    Never falls back to the small embedded sample: classifiers and metric checks need the
-    real data set (a ``FileNotFoundError`` says where to put it).
+    With no data folder, cache or download, this is the package's embedded sample: real images,
+    fewer of them (``dcgan_lab.data.last_source(dataset)`` says which). Pass
+    ``allow_sample=False`` where only the full split will do (recording a classifier's accuracy).
     """
-    _check_dataset(dataset)
-    try:
-        from dcgan_lab import data
-        load = data.load
-    except (ImportError, AttributeError):
-        load = None
-    if load is not None:
-        x, y = load(dataset, split, allow_sample=False, download=download, verbose=False)
-        if x.ndim == 3:
-            x = x[..., None]
-        return x, y
-    import os
+    from dcgan_lab import data
 
-    root = Path(os.environ.get("DCGAN_LAB_DATA", Path(__file__).resolve().parents[2]
-                               / "shared" / "data"))
-    fname = {"cifar10": "cifar10_small.npz"}.get(dataset, f"{dataset}.npz")
-    if dataset == "cifar10" and (root / "cifar10.npz").is_file():
-        fname = "cifar10.npz"
-    path = root / fname
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: set DCGAN_LAB_DATA to the folder holding "
-                                f"{fname}")
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    with np.load(path, allow_pickle=False) as f:
-        x, y = f[f"x_{split}"], f[f"y_{split}"]
+    _check_dataset(dataset)
+    x, y = data.load(dataset, split, allow_sample=allow_sample, download=download, verbose=False)
     if x.ndim == 3:
         x = x[..., None]
     return x, y

@@ -134,17 +134,33 @@ SOURCES: dict[str, tuple[_Remote, ...]] = {
         _Remote("cifar-10-binary.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
                 md5="c32a1d4ab5d03f1284b67883e8d87530"),
     ),
-}
-
-_NO_SOURCE_HINT = {
+    # clothing64: the CC0 source repository's archive at the pinned commit. GitHub builds archives
+    # on the fly (their bytes are not promised stable), so the check is on the content instead:
+    # every photo's git blob hash, listed "path blobhash" in path order, must hash to the digest of
+    # the pinned commit's tree (CLOTHING_TREE below), photo count included.
     "clothing64": (
-        "clothing64 has no canonical .npz online: copy clothing64.npz from the course's data "
-        "folder (shared/data) into a folder named by DCGAN_LAB_DATA, or build your own with "
-        "data.load_folder() on the clothing-dataset-small photos "
-        "(github.com/alexeygrigorev/clothing-dataset-small)"
+        _Remote("clothing-dataset-small.zip", (
+            "https://github.com/alexeygrigorev/clothing-dataset-small/archive/"
+            "11961516512414bf9f6c150a832cfd21b54a6b54.zip",
+            "https://codeload.github.com/alexeygrigorev/clothing-dataset-small/zip/"
+            "11961516512414bf9f6c150a832cfd21b54a6b54",
+        )),
     ),
 }
 
+
+@dataclass(frozen=True)
+class _TreeCheck:
+    """The photos a source archive must hold: their count and the sha256 of their manifest."""
+
+    count: int
+    manifest_sha256: str
+
+
+# Made from `git ls-tree -r 11961516512414bf9f6c150a832cfd21b54a6b54` of
+# github.com/alexeygrigorev/clothing-dataset-small: the 3,781 .jpg files under train/,
+# validation/ and test/, one "path blobhash" line each, sorted, newline-terminated.
+CLOTHING_TREE = _TreeCheck(3781, "2067f00c9b8320a4ba0fedced679967aba3e81be2c053c814c4e73a13276c48c")
 
 @dataclass(frozen=True)
 class Source:
@@ -264,8 +280,7 @@ def _not_found_message(name: str, searched: list[str], explicit: bool = False) -
     else:
         lines.append(
             f"Fix: set {ENV_DATA} to a folder holding {' or '.join(spec.files)}, pass path=..., "
-            + ("or run once with network access to download it into the cache."
-               if name in SOURCES else _NO_SOURCE_HINT.get(name, ""))
+            "or run once with network access to download it into the cache."
         )
     return "\n".join(lines)
 
@@ -294,8 +309,6 @@ def load(
             searched.append("download (skipped: download=False)")
         elif _offline():
             searched.append(f"download (skipped: {ENV_OFFLINE}=1)")
-        elif name not in SOURCES:
-            searched.append(f"download (none: {_NO_SOURCE_HINT[name]})")
         else:
             try:
                 hit = _fetch(name, verbose=verbose), "download"
@@ -320,13 +333,9 @@ def load(
         raise DatasetNotFound(_not_found_message(name, searched))
     x, y = _read_sample(name, split)
     h, w, c = spec.image_shape
-    if name in SOURCES:
-        how = f"set {ENV_DATA} to a folder with {spec.files[0]}, or run online to download it"
-        if _offline() or not download:
-            how += f" ({'unset ' + ENV_OFFLINE if _offline() else 'download=True'})"
-    else:
-        how = (f"set {ENV_DATA} to a folder with {spec.files[0]} (from the course's data folder) "
-               "or build your own with data.load_folder()")
+    how = f"set {ENV_DATA} to a folder with {spec.files[0]}, or run online to download it"
+    if _offline() or not download:
+        how += f" ({'unset ' + ENV_OFFLINE if _offline() else 'download=True'})"
     src = Source(name, split, "sample", SAMPLE_FILE, len(x), spec.image_shape, "embedded sample")
     _LAST[name] = src
     msg = (f"dcgan_lab: {name}/{split}: using the small embedded SAMPLE ({len(x)} images "
@@ -504,6 +513,64 @@ def _read_cifar_tar(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def _git_blob_sha1(content: bytes) -> str:
+    """The hash git gives a file's content (``git hash-object``)."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def _read_clothing_zip(path: Path, check: _TreeCheck, verbose: bool) -> dict[str, np.ndarray]:
+    """Decode the clothing-dataset-small archive into the arrays of ``clothing64.npz``.
+
+    Nothing is extracted to disk: photos are read from the zip in memory, so no member name can
+    write outside the cache (names with ``..`` or an absolute path are refused all the same).
+    The photos' git blob hashes must match the pinned tree (``check``) before any is decoded.
+    Processing is the shipped file's: EXIF orientation, centre crop, LANCZOS to 64x64 RGB, rows
+    in path order (test/, train/, validation/), ``split`` 0/1/2 = train/validation/test.
+    """
+    import io
+
+    from PIL import Image
+    from tqdm import tqdm
+
+    spec = DATASETS["clothing64"]
+    photos: dict[str, zipfile.ZipInfo] = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            parts = Path(info.filename).parts
+            if info.filename.startswith(("/", "\\")) or ".." in parts:
+                raise _DownloadFailed(f"{path}: unsafe member name {info.filename!r}; refused")
+            # <repo>-<commit>/<split>/<class>/<uuid>.jpg
+            if info.is_dir() or len(parts) != 4 or parts[1] not in spec.splits:
+                continue
+            photos["/".join(parts[1:])] = info
+        lines = []
+        blobs = {}
+        for rel in sorted(photos):
+            blobs[rel] = zf.read(photos[rel])
+            lines.append(f"{rel} {_git_blob_sha1(blobs[rel])}")
+    digest = hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
+    if len(lines) != check.count or digest != check.manifest_sha256:
+        raise _DownloadFailed(
+            f"{path}: the archive's photos do not match the pinned commit ({len(lines)} photos, "
+            f"manifest sha256 {digest}; expected {check.count} and {check.manifest_sha256}); "
+            "nothing was cached")
+    xs, ys, splits, ids = [], [], [], []
+    for rel in tqdm(sorted(blobs), desc="clothing64 photos -> 64x64", unit="photo",
+                    disable=not verbose, leave=False):
+        split, cls, fname = rel.split("/")
+        if cls not in spec.classes:
+            raise _DownloadFailed(f"{path}: unknown class folder {cls!r} in {rel}")
+        with Image.open(io.BytesIO(blobs[rel])) as im:
+            im.load()
+            xs.append(np.asarray(_square(im, 64), dtype=np.uint8))
+        ys.append(spec.classes.index(cls))
+        splits.append(spec.splits.index(split))
+        ids.append(Path(fname).stem)
+    return {"x": np.stack(xs), "y": np.asarray(ys, np.uint8), "split": np.asarray(splits, np.uint8),
+            "class_names": np.asarray(spec.classes), "split_names": np.asarray(spec.splits),
+            "image_id": np.asarray(ids)}
+
+
 def _fetch(name: str, verbose: bool) -> Path:
     """Download ``name`` from its canonical source into the cache; return the cached .npz."""
     cache = cache_dir()
@@ -525,9 +592,11 @@ def _fetch(name: str, verbose: bool) -> Path:
             tri, trl, tei, tel = files
             arrays = {"x_train": _read_idx(tri, 2051), "y_train": _read_idx(trl, 2049),
                       "x_test": _read_idx(tei, 2051), "y_test": _read_idx(tel, 2049)}
+        elif name == "clothing64":
+            arrays = _read_clothing_zip(files[0], CLOTHING_TREE, verbose)
         else:
             arrays = _read_cifar_tar(files[0])
-    except (OSError, EOFError, tarfile.TarError, ValueError) as exc:
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, ValueError) as exc:
         raise _DownloadFailed(f"could not decode the download ({exc})") from exc
     finally:
         for f in files:

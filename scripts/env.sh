@@ -6,7 +6,6 @@ source "$root/${DCGAN_LAB_VENV:-.venv}/bin/activate"
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-0}
 export KERAS_BACKEND=${KERAS_BACKEND:-tensorflow}
-export MPLBACKEND=${MPLBACKEND:-Agg}
 if [ -z "${DCGAN_LAB_DATA:-}" ] && [ -d "$root/../shared/data" ]; then
   export DCGAN_LAB_DATA="$(cd "$root/../shared/data" && pwd)"
 fi

@@ -95,8 +95,8 @@ def export(model: Net, image_shape: tuple[int, int, int]) -> dict[str, np.ndarra
 def train(dataset: str, epochs: int | None, batch: int, seed: int) -> dict:
     s = SETTINGS[dataset]
     epochs = epochs or s["epochs"]
-    x_train, y_train = C.load_real(dataset, "train")
-    x_test, y_test = C.load_real(dataset, "test")
+    x_train, y_train = C.load_real(dataset, "train", allow_sample=False)
+    x_test, y_test = C.load_real(dataset, "test", allow_sample=False)
     h, w, c = x_train.shape[1:]
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)

@@ -12,6 +12,7 @@ import sys
 import tarfile
 import threading
 import warnings
+import zipfile
 from functools import partial
 from pathlib import Path
 
@@ -146,7 +147,7 @@ def test_explicit_path_is_authoritative(isolated):
 def test_sample_fallback_when_nothing_else(isolated, monkeypatch, capsys):
     monkeypatch.setenv("DCGAN_LAB_OFFLINE", "1")
     x, y = data.load("mnist")
-    assert x.shape[1:] == (28, 28, 1) and 1000 <= len(x) <= 10000 and len(y) == len(x)
+    assert x.shape[1:] == (28, 28, 1) and 1000 <= len(x) < 60000 and len(y) == len(x)
     out = capsys.readouterr().out
     assert "SAMPLE" in out and "DCGAN_LAB_DATA" in out and out.count("\n") == 1
     assert data.last_source("mnist").origin == "sample"
@@ -155,14 +156,19 @@ def test_sample_fallback_when_nothing_else(isolated, monkeypatch, capsys):
         assert xc.shape[1:] == (64, 64, 3) and len(xc) >= 20 and yc.dtype == np.uint8
     xc, _ = data.load("cifar10", "test", download=False)
     assert xc.shape[1:] == (32, 32, 3)
-    assert "load_folder" in capsys.readouterr().out  # clothing64's own hint
+    assert "run online to download it" in capsys.readouterr().out
     with pytest.warns(UserWarning, match="SAMPLE"):
         data.load("fashion_mnist", "test", verbose=False)
 
 
 def test_sample_is_small_and_clean():
-    assert data.SAMPLE_FILE.stat().st_size <= 8 * 2**20
+    assert data.SAMPLE_FILE.stat().st_size <= 15 * 10**6
     with np.load(data.SAMPLE_FILE, allow_pickle=False) as f:
+        # enough for the cpu profile offline: 1,000 generated vs 1,000 real test digits, 1,000
+        # train digits of one class, a Frechet distance on 150+ clothing test photos
+        assert len(f["mnist_x_test"]) >= 2000
+        assert np.bincount(f["mnist_y_train"]).min() >= 1000
+        assert len(f["clothing64_x_test"]) >= 150 and len(f["clothing64_x_train"]) >= 300
         for name, spec in data.DATASETS.items():
             for split in spec.splits:
                 x = f[f"{name}_x_{split}"]
@@ -181,10 +187,6 @@ def test_not_found_names_every_place(isolated, monkeypatch):
     for part in (str(empty), str(data.cache_dir()), "DCGAN_LAB_DATA", "DCGAN_LAB_OFFLINE=1",
                  "allow_sample=False", "fashion_mnist.npz"):
         assert part in msg
-    monkeypatch.delenv("DCGAN_LAB_OFFLINE")
-    with pytest.raises(data.DatasetNotFound, match="no canonical") as e:
-        data.load("clothing64", allow_sample=False)
-    assert "load_folder" in str(e.value)
 
 
 def test_unknown_name_or_split():
@@ -436,3 +438,60 @@ def test_keras_dataset():
     assert yb.numpy().tolist() == list(range(8)) and xb.shape == (8, 8, 8, 1)
     with pytest.raises(ValueError, match="batch_size"):
         lab_keras.make_dataset(x, batch_size=64)
+
+
+def _clothing_zip(path: Path, photos: dict[str, bytes], extra: dict[str, bytes] | None = None):
+    """A small archive laid out like GitHub's archive of clothing-dataset-small."""
+    prefix = "clothing-dataset-small-11961516512414bf9f6c150a832cfd21b54a6b54/"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(prefix + "README.md", b"# clothing\n")
+        for rel, blob in {**photos, **(extra or {})}.items():
+            zf.writestr(rel if rel.startswith("..") else prefix + rel, blob)
+    lines = sorted(f"{rel} {data._git_blob_sha1(b)}" for rel, b in photos.items())
+    digest = hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
+    return data._TreeCheck(len(photos), digest)
+
+
+def _jpeg(rng, w: int, h: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_clothing64_download_checks_tree_and_processes_like_the_shipped_file(isolated, monkeypatch):
+    rng = np.random.default_rng(3)
+    photos = {"train/dress/b1.jpg": _jpeg(rng, 40, 53), "train/hat/a2.jpg": _jpeg(rng, 53, 40),
+              "validation/shoes/c3.jpg": _jpeg(rng, 30, 30), "test/t-shirt/d4.jpg": _jpeg(rng, 64, 80)}
+    archive = isolated / "clothing.zip"
+    check = _clothing_zip(archive, photos)
+    monkeypatch.setattr(data, "CLOTHING_TREE", check)
+    monkeypatch.setitem(data.SOURCES, "clothing64", (data._Remote(archive.name, (_file_url(archive),)),))
+    x, y = data.load("clothing64", "train", allow_sample=False, verbose=False)
+    assert data.last_source("clothing64").origin == "download" and x.shape == (2, 64, 64, 3)
+    assert list(y) == [0, 1]  # dress, hat: rows in path order
+    with Image.open(io.BytesIO(photos["train/dress/b1.jpg"])) as im:
+        assert np.array_equal(x[0], np.asarray(data._square(im, 64)))
+    with np.load(data.cache_dir() / "clothing64.npz") as f:
+        assert list(f["image_id"]) == ["d4", "b1", "a2", "c3"] and list(f["split"]) == [2, 0, 0, 1]
+    x, y = data.load("clothing64", "test", allow_sample=False, verbose=False)
+    assert data.last_source("clothing64").origin == "cache" and list(y) == [9]
+    assert not any((data.cache_dir() / "downloads").iterdir())  # the archive is removed
+
+
+def test_clothing64_download_refuses_changed_photos_and_unsafe_names(isolated, monkeypatch):
+    rng = np.random.default_rng(4)
+    photos = {"train/dress/b1.jpg": _jpeg(rng, 40, 40), "test/hat/a2.jpg": _jpeg(rng, 40, 40)}
+    archive = isolated / "clothing.zip"
+    monkeypatch.setattr(data, "CLOTHING_TREE", _clothing_zip(archive, photos))
+    monkeypatch.setitem(data.SOURCES, "clothing64", (data._Remote(archive.name, (_file_url(archive),)),))
+    tampered = dict(photos, **{"test/hat/a2.jpg": photos["test/hat/a2.jpg"][:-1] + b"\0"})
+    _clothing_zip(archive, tampered)  # same names, one photo changed: the tree digest differs
+    with pytest.warns(UserWarning, match="do not match the pinned commit"):
+        with pytest.raises(data.DatasetNotFound, match="nothing was cached"):
+            data.load("clothing64", allow_sample=False, verbose=False)
+    assert not (data.cache_dir() / "clothing64.npz").exists()
+    _clothing_zip(archive, photos, extra={"../escape/x.jpg": b"evil"})
+    with pytest.warns(UserWarning, match="unsafe member name"):
+        with pytest.raises(data.DatasetNotFound):
+            data.load("clothing64", allow_sample=False, verbose=False)
+    assert not (isolated / "escape").exists() and not (data.cache_dir() / "clothing64.npz").exists()
