@@ -1,7 +1,9 @@
 """Open every chapter of the built book in headless Chromium and check what a reader sees.
 
-For each page: every image loaded (naturalWidth > 0), math rendered by MathJax where the page has
-math, no error output or traceback shown, no failed request. A screenshot of each page is saved in
+For each page: every image loaded (naturalWidth > 0) and at least the chapter's minimum number of
+loaded images in the article (MIN_IMAGES: a page whose figures went missing fails), math rendered
+by MathJax where the page has math, no figure printed as text ("<Figure size ..."), no error
+output or traceback shown, no failed request. A screenshot of each page is saved in
 _build/screenshots/. Uses Playwright with the system Chromium (Debian's package), never a
 downloaded browser. Prints one line per page and a closing 'N passed, N failed' line.
 """
@@ -16,13 +18,20 @@ import sys
 import threading
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
-ERROR_MARKERS = ("Traceback (most recent call last)", "Error in callback", "CellExecutionError")
+ERROR_MARKERS = ("Traceback (most recent call last)", "Error in callback", "CellExecutionError",
+                 "<Figure size")
+# The least number of loaded images (figures, grids, GIFs) each chapter must show; the same
+# numbers are asserted on the executed notebooks (tests/test_book_outputs.py).
+MIN_IMAGES = {"01": 3, "02": 2, "03": 4, "04": 4, "05": 3}
+
+
+def min_images(name: str) -> int:
+    """The minimum image count for a chapter file or page name such as ``03_keras_dcgans``."""
+    return MIN_IMAGES.get(Path(name).name[:2], 0)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -37,13 +46,13 @@ def pages(html: Path) -> list[Path]:
     return [p for p in found if p.exists()]
 
 
-def check_page(page, url: str, shot: Path) -> list[str]:
+def check_page(page, url: str, shot: Path) -> tuple[list[str], int]:
     problems: list[str] = []
     failed: list[str] = []
     page.on("requestfailed", lambda r: failed.append(r.url))
     response = page.goto(url, wait_until="load")
     if response is None or not response.ok:
-        return [f"HTTP {response.status if response else 'no response'}"]
+        return [f"HTTP {response.status if response else 'no response'}"], 0
     page.wait_for_load_state("networkidle")
     has_math = page.evaluate("document.querySelectorAll('.math, span.math, div.math').length")
     if has_math:
@@ -57,6 +66,11 @@ def check_page(page, url: str, shot: Path) -> list[str]:
         .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)""")
     if broken:
         problems.append(f"{len(broken)} images did not load: {broken[:3]}")
+    loaded = page.evaluate("""Array.from(document.querySelectorAll('main img, article img'))
+        .filter(i => i.complete && i.naturalWidth > 0).length""")
+    need = min_images(url.rsplit("/", 1)[-1])
+    if loaded < need:
+        problems.append(f"{loaded} loaded images in the article, expected at least {need}")
     text = page.inner_text("main") if page.query_selector("main") else page.inner_text("body")
     for marker in ERROR_MARKERS:
         if marker in text:
@@ -69,7 +83,7 @@ def check_page(page, url: str, shot: Path) -> list[str]:
     if local_failed:
         problems.append(f"failed requests: {local_failed[:3]}")
     page.screenshot(path=str(shot), full_page=False)
-    return problems
+    return problems, loaded
 
 
 def main() -> int:
@@ -84,6 +98,8 @@ def main() -> int:
         print(f"check_pages: no Chromium at {args.chromium}: apt-get install -y chromium",
               file=sys.stderr)
         return 1
+    from playwright.sync_api import sync_playwright
+
     handler = functools.partial(_QuietHandler, directory=str(args.html))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -91,19 +107,23 @@ def main() -> int:
     shots = args.html.parent / "screenshots"
     shots.mkdir(exist_ok=True)
     passed = failed = 0
+    found = {path.name[:2] for path in pages(args.html)}
+    for chapter in sorted(set(MIN_IMAGES) - found):
+        failed += 1
+        print(f"FAIL book/{chapter}_*.html: page missing from the build")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
         for path in pages(args.html):
             rel = path.relative_to(args.html).as_posix()
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            problems = check_page(page, f"{base}/{rel}", shots / (path.stem + ".png"))
+            problems, loaded = check_page(page, f"{base}/{rel}", shots / (path.stem + ".png"))
             page.close()
             if problems:
                 failed += 1
                 print(f"FAIL {rel}: " + "; ".join(problems))
             else:
                 passed += 1
-                print(f"ok   {rel}")
+                print(f"ok   {rel} ({loaded} images)")
         browser.close()
     server.shutdown()
     print(f"{passed} passed, {failed} failed")
