@@ -177,6 +177,44 @@ def test_ctrl_c_then_kill_9_then_resume_matches_straight(tmp_path, straight, mni
     assert _rows(out) == _rows(straight)
 
 
+def _wait_for_pause(proc: subprocess.Popen, folder: Path, timeout: float = 60) -> Path:
+    """Wait until the child stops inside an atomic write (the DCGAN_LAB_PAUSE_IN_WRITE hook)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        paused = list(folder.glob(".*.tmp.paused"))
+        if paused:
+            return paused[0]
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"the child never paused inside a write: {proc.communicate()[0]}")
+
+
+def test_kill_9_inside_a_checkpoint_write_keeps_the_previous_one(tmp_path, straight, mnist):
+    """kill -9 while checkpoint.pt of step 4 is half on disk: the step-2 one loads and resumes
+    to the straight run's weights (within 1e-6)."""
+    out = tmp_path / "run"
+    opts = "steps=6, batch_size=8, sample_every=3, checkpoint_every=2, n_fixed=16"
+    script = _script(tmp_path, mnist, opts, hang_at=0, resume=False, hang_s=0)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DCGAN_LAB_PAUSE_IN_WRITE": "checkpoint.pt:2"}
+    proc = subprocess.Popen([sys.executable, str(script), str(out), str(tmp_path / "images.npy")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    paused = _wait_for_pause(proc, out)
+    half = Path(str(paused)[:-len(".paused")])
+    assert 0 < half.stat().st_size  # the new checkpoint is partly written, not yet renamed
+    proc.kill()  # SIGKILL: no handler, no cleanup
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    with pytest.raises(CheckpointError):  # what the rename would have installed is broken
+        T.load_checkpoint(half)
+    assert T.load_checkpoint(out / "checkpoint.pt")["step"] == 2
+    _run(out, None, mnist, resume=True)
+    assert not list(out.glob(".*.tmp*"))  # the resumed run removed the half-written file
+    _assert_same(out, straight)
+    assert _rows(out) == _rows(straight)
+
+
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast")  # the NaN sample grid
 def test_nan_stops_and_keeps_last_checkpoint(tmp_path, mnist):
     def poison(step, G, D, history):

@@ -156,10 +156,10 @@ def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimiz
     amp = functools.partial(_autocast, device, speed)
 
     reuse = training.reuses_fake(cfg)
-    # D's weights need no gradient in G's update (only G moves): skipping their weight-gradient
-    # kernels saves about a third of that backward pass. Not under DDP, whose reducer expects a
-    # gradient for every parameter of a module it ran forward.
-    freeze_d = not isinstance(D, nn.parallel.DistributedDataParallel)
+    # D's weights need no gradient in G's update (only G moves): they are frozen for it, which
+    # skips their weight-gradient kernels (about a third of that backward pass). Under DDP, G's
+    # update runs the wrapped module itself, so no all-reduce of D's unused gradients is waited for.
+    D_fixed = D.module if isinstance(D, nn.parallel.DistributedDataParallel) else D
     for rnd in range(cfg.rounds_per_step):
         # (1) Update D: maximise log(D(x)) + log(1 - D(G(z)))
         for j in range(cfg.d_steps):
@@ -198,22 +198,20 @@ def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimiz
         # (2) Update G: maximise log(D(G(z))) -- on D's fake batch (reuse_fake, the PyTorch
         # sources) or on fresh z (the Keras sources' stacked G -> D model); D is held fixed
         G.zero_grad()
-        if freeze_d:
-            d_params = [p for p in D.parameters() if p.requires_grad]
-            for p in d_params:
-                p.requires_grad_(False)
+        d_params = [p for p in D_fixed.parameters() if p.requires_grad]
+        for p in d_params:
+            p.requires_grad_(False)
         try:
             with amp():
-                out = D(fake_g if reuse else G(x["z_g"][rnd])).float()
+                out = D_fixed(fake_g if reuse else G(x["z_g"][rnd])).float()
             if cfg.g_loss == "non_saturating":
                 loss_g = criterion(out, torch.ones_like(out))  # -log D(G(z))
             else:
                 loss_g = -criterion(out, torch.zeros_like(out))  # log(1 - D(G(z))): saturates
             loss_g.backward()
         finally:
-            if freeze_d:
-                for p in d_params:
-                    p.requires_grad_(True)
+            for p in d_params:
+                p.requires_grad_(True)
         opt_g.step()
 
     return {
