@@ -148,7 +148,8 @@ def _describe_torch() -> str:
         where = "mps (Apple GPU)"
     else:
         gpu_build = "" if torch.version.cuda is None else ", a CUDA build that sees no GPU"
-        where = f"cpu ({torch.get_num_threads()} threads{gpu_build})"
+        n = torch.get_num_threads()
+        where = f"cpu ({n} thread{'s' if n != 1 else ''}{gpu_build})"
     return f"torch {torch.__version__}: {where}"
 
 
