@@ -132,6 +132,44 @@ def keras_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
     return out
 
 
+def _reference_step_fn(cfg, G, D):
+    """The plain ``tf.function`` GradientTape step (TF DCGAN tutorial / keras.io DCGAN) on
+    ``G``/``D``: ``z`` drawn on the device; D updated on real and fake, then G on fresh ``z`` --
+    the same updates as dcgan_lab's ``GAN.train_step``, written as a reader would."""
+    import keras
+    import tensorflow as tf
+
+    logits = cfg.loss == "logits"
+    latent = cfg.recipe_obj.latent_dim
+    bce = keras.losses.BinaryCrossentropy(from_logits=logits)
+    opt_d = keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta1, beta_2=cfg.beta2)
+    opt_g = keras.optimizers.Adam(cfg.lr_g, beta_1=cfg.beta1, beta_2=cfg.beta2)
+
+    @tf.function
+    def train_step(real):  # keras.io DCGAN, with separate real and fake passes
+        n = tf.shape(real)[0]
+        fake = G(tf.random.normal((n, latent)), training=True)
+        with tf.GradientTape() as tape:
+            out_real, out_fake = D(real, training=True), D(fake, training=True)
+            loss_d = bce(tf.ones_like(out_real), out_real) + bce(tf.zeros_like(out_fake), out_fake)
+        grads = tape.gradient(loss_d, D.trainable_weights)
+        opt_d.apply_gradients(zip(grads, D.trainable_weights, strict=True))
+        with tf.GradientTape() as tape:
+            out = D(G(tf.random.normal((n, latent)), training=True), training=True)
+            loss_g = bce(tf.ones_like(out), out)
+        grads = tape.gradient(loss_g, G.trainable_weights)
+        opt_g.apply_gradients(zip(grads, G.trainable_weights, strict=True))
+        return loss_d, loss_g
+
+    return train_step
+
+
+def _reference_batch(images: np.ndarray, batch_size: int, i: int) -> np.ndarray:
+    """The data pipeline's batch ``i``, in [-1, 1]."""
+    rows = images[(i * batch_size) % (len(images) - batch_size):][:batch_size]
+    return rows.astype(np.float32) / 127.5 - 1.0
+
+
 def keras_reference(recipe_name: str, steps: int, batch_size: int, warmup: int,
                     style: str | None = None) -> dict:
     """The sources' loop, inline, on the same networks (see the module docstring)."""
@@ -144,8 +182,7 @@ def keras_reference(recipe_name: str, steps: int, batch_size: int, warmup: int,
     images = _images(cfg.recipe_obj, batch_size)
 
     def batch(i: int) -> np.ndarray:  # the data pipeline's batch, in [-1, 1]
-        rows = images[(i * batch_size) % (len(images) - batch_size):][:batch_size]
-        return rows.astype(np.float32) / 127.5 - 1.0
+        return _reference_batch(images, batch_size, i)
 
     if cfg.keras_style == "stacked":  # GANs in Action, chapter 3/4
         D.compile(optimizer=keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta1),
@@ -171,31 +208,70 @@ def keras_reference(recipe_name: str, steps: int, batch_size: int, warmup: int,
 
         return _result(_timed(one_step, steps, warmup), "GANs in Action loop (train_on_batch)")
 
-    bce = keras.losses.BinaryCrossentropy(from_logits=logits)
-    opt_d = keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta1, beta_2=cfg.beta2)
-    opt_g = keras.optimizers.Adam(cfg.lr_g, beta_1=cfg.beta1, beta_2=cfg.beta2)
-
-    @tf.function
-    def train_step(real):  # keras.io DCGAN, with separate real and fake passes
-        n = tf.shape(real)[0]
-        fake = G(tf.random.normal((n, latent)), training=True)
-        with tf.GradientTape() as tape:
-            out_real, out_fake = D(real, training=True), D(fake, training=True)
-            loss_d = bce(tf.ones_like(out_real), out_real) + bce(tf.zeros_like(out_fake), out_fake)
-        grads = tape.gradient(loss_d, D.trainable_weights)
-        opt_d.apply_gradients(zip(grads, D.trainable_weights, strict=True))
-        with tf.GradientTape() as tape:
-            out = D(G(tf.random.normal((n, latent)), training=True), training=True)
-            loss_g = bce(tf.ones_like(out), out)
-        grads = tape.gradient(loss_g, G.trainable_weights)
-        opt_g.apply_gradients(zip(grads, G.trainable_weights, strict=True))
-        return loss_d, loss_g
+    train_step = _reference_step_fn(cfg, G, D)
 
     def one_step(i: int) -> None:
         for _ in range(cfg.rounds_per_step):
             train_step(tf.convert_to_tensor(batch(i)))
 
     return _result(_timed(one_step, steps, warmup), "keras.io DCGAN train_step in a tf.function")
+
+
+def keras_alternating(recipe_name: str, batch_size: int, blocks: int, block_steps: int,
+                      warmup: int = 2) -> dict:
+    """Ours (``train_step`` style, speed options off) and the plain ``tf.function`` step in ONE
+    process on twin networks (same initial weights), in alternating blocks of ``block_steps``
+    steps, so both see the same machine load. ratio = reference seconds / ours (> 1: ours is
+    faster)."""
+    import keras
+
+    from dcgan_lab.keras.models import build
+
+    T = importlib.import_module("dcgan_lab.keras.train")
+    cfg = training.resolve(recipe_name, "keras", training.TrainOptions(
+        batch_size=batch_size, keras_style="train_step", steps=10**9), profile="smoke")
+    T._seed(0)
+    G, D = build(recipe_name)
+    trainer = T.make_trainer(cfg, G, D)
+    keras.utils.set_random_seed(0)
+    G2, D2 = build(recipe_name)
+    ref_step = _reference_step_fn(cfg, G2, D2)
+    images = _images(cfg.recipe_obj, batch_size)
+    counter = {"ours": 0, "reference": 0}
+
+    cpu: dict[str, float] = {"ours": 0.0, "reference": 0.0}
+
+    def block(which: str, n: int) -> float:
+        import tensorflow as tf
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            counter[which] += 1
+            i = counter[which]
+            if which == "ours":
+                T.train_step(i, trainer, images, cfg)
+            else:
+                for _ in range(cfg.rounds_per_step):
+                    ref_step(tf.convert_to_tensor(_reference_batch(images, batch_size, i)))
+        cpu[which] += time.process_time() - c0
+        return time.perf_counter() - t0
+
+    block("ours", warmup)
+    block("reference", warmup)
+    cpu.update(ours=0.0, reference=0.0)
+    times: dict[str, list[float]] = {"ours": [], "reference": []}
+    for b in range(blocks):
+        for which in ("ours", "reference") if b % 2 == 0 else ("reference", "ours"):
+            times[which].append(block(which, block_steps))
+    return {"recipe": recipe_name, "batch_size": batch_size, "block_steps": block_steps,
+            "blocks": blocks, "ours_s": [round(t, 3) for t in times["ours"]],
+            "reference_s": [round(t, 3) for t in times["reference"]],
+            "ours_steps_per_s": blocks * block_steps / sum(times["ours"]),
+            "reference_steps_per_s": blocks * block_steps / sum(times["reference"]),
+            "ratio": sum(times["reference"]) / sum(times["ours"]),
+            "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+            # CPU seconds of this process: on a shared machine, less disturbed by the other jobs
+            "cpu_ratio": cpu["reference"] / cpu["ours"]}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -207,7 +283,18 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--alternate", type=int, default=None, metavar="BLOCKS",
+                   help="ours and the reference in one process, BLOCKS alternating blocks of "
+                        "--steps steps (train_step style); prints the ratio")
     args = p.parse_args(argv)
+    if args.alternate:
+        r = keras_alternating(args.recipe, args.batch_size, args.alternate, args.steps,
+                              args.warmup)
+        print(json.dumps(r))
+        print(f"{args.recipe} batch {args.batch_size}: ours {r['ours_steps_per_s']:.3f} "
+              f"steps/s, reference {r['reference_steps_per_s']:.3f} steps/s, "
+              f"ratio {r['ratio']:.3f} (wall), {r['cpu_ratio']:.3f} (CPU time)")
+        return r
     ours = keras_ours(args.recipe, args.steps, args.batch_size, args.warmup, args.style,
                       args.variant)
     ref = keras_reference(args.recipe, args.steps, args.batch_size, args.warmup, args.style)

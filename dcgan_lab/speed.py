@@ -100,3 +100,77 @@ def resolve(speed: Speed | None, framework: str, device_type: str) -> Speed:
         if not isinstance(v, int) or v < 0:
             raise ValueError(f"{name}={v!r}: need an integer >= 0")
     return filled
+
+
+#: The frameworks :func:`describe_devices` knows, by the name of their Python module.
+FRAMEWORK_MODULES = {"torch": "torch", "keras": "tensorflow"}
+
+
+def describe_devices(frameworks: str | tuple[str, ...] | list[str] | None = None) -> str:
+    """One line naming the device each framework computes on, for a chapter to print, e.g.
+    ``"torch 2.13.0+cpu: cpu (2 threads) | keras 3.13.0 / tensorflow 2.21.0: CPU (no GPU)"``.
+
+    ``frameworks``: ``"torch"``, ``"keras"`` or both; ``None`` means every framework that is
+    installed. A framework is imported only if it is installed (``importlib.util.find_spec``) and
+    asked for, so ``describe_devices("torch")`` never imports TensorFlow; one that is not
+    installed is named as such. The device is the one :func:`dcgan_lab.torch.pick_device` picks
+    (CUDA, then MPS, then the CPU) and, for Keras, the first GPU TensorFlow sees, else the CPU.
+    """
+    import importlib.util
+
+    if frameworks is None:
+        names = [f for f, mod in FRAMEWORK_MODULES.items() if importlib.util.find_spec(mod)]
+    else:
+        names = [frameworks] if isinstance(frameworks, str) else list(frameworks)
+    for name in names:
+        if name not in FRAMEWORK_MODULES:
+            raise ValueError(f"framework {name!r}: choose from {', '.join(FRAMEWORK_MODULES)}")
+    parts = []
+    for name in names:
+        if importlib.util.find_spec(FRAMEWORK_MODULES[name]) is None:
+            parts.append(f"{name}: not installed")
+        elif name == "torch":
+            parts.append(_describe_torch())
+        else:
+            parts.append(_describe_keras())
+    return " | ".join(parts) if parts else "no framework installed (pip install dcgan-lab[all])"
+
+
+def _describe_torch() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        i = torch.cuda.current_device()
+        n = torch.cuda.device_count()
+        where = (f"cuda:{i} ({torch.cuda.get_device_name(i)}"
+                 f"{f', {n} GPUs' if n > 1 else ''}, CUDA {torch.version.cuda})")
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        where = "mps (Apple GPU)"
+    else:
+        gpu_build = "" if torch.version.cuda is None else ", a CUDA build that sees no GPU"
+        n = torch.get_num_threads()
+        where = f"cpu ({n} thread{'s' if n != 1 else ''}{gpu_build})"
+    return f"torch {torch.__version__}: {where}"
+
+
+def _describe_keras() -> str:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        more = f", {len(gpus)} GPUs" if len(gpus) > 1 else ""
+        where = f"GPU:0 ({details.get('device_name', gpus[0].name)}{more})"
+    else:
+        where = "CPU (no GPU visible)"
+    try:
+        import keras
+
+        head = f"keras {keras.__version__} / tensorflow {tf.__version__}"
+    except ImportError:
+        head = f"tensorflow {tf.__version__}"
+    return f"{head}: {where}"

@@ -294,6 +294,39 @@ def test_fashion_download_decodes_idx(isolated, monkeypatch):
     assert not any((data.cache_dir() / "downloads").glob("*.gz"))  # converted, then removed
 
 
+def test_md5_checksum_failure_deletes_and_reports(isolated, monkeypatch):
+    """The MD5 path (Fashion-MNIST's and CIFAR-10's mirrors publish MD5 sums), as the SHA-256
+    one: a file that fails its checksum is deleted, named in the error, and never used; a good
+    mirror after a bad one is used."""
+    rng = np.random.default_rng(2)
+    remote = isolated / "remote"
+    remote.mkdir()
+    arrays = [("train-images-idx3-ubyte.gz", rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)),
+              ("train-labels-idx1-ubyte.gz", np.array([1, 2, 3], np.uint8)),
+              ("t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (2, 28, 28), dtype=np.uint8)),
+              ("t10k-labels-idx1-ubyte.gz", np.array([4, 5], np.uint8))]
+    good = [_idx_gz(remote / f, a) for f, a in arrays]
+    bad_md5 = hashlib.md5(b"something else").hexdigest()
+    bad = data._Remote(good[0].filename, (good[0].urls[-1],), md5=bad_md5)
+    monkeypatch.setitem(data.SOURCES, "fashion_mnist", (bad, *good[1:]))
+    with pytest.warns(UserWarning, match="md5 checksum mismatch"):
+        with pytest.raises(data.DatasetNotFound,
+                           match=f"md5 checksum mismatch \\(expected {bad_md5}, got "
+                                 f"{good[0].md5}\\); the downloaded file was deleted"):
+            data.load("fashion_mnist", allow_sample=False, verbose=False)
+    leftovers = [p.name for p in data.cache_dir().rglob("*") if p.is_file()]
+    assert not [n for n in leftovers if n.startswith("train-images") or n.endswith(".part")]
+    assert not (data.cache_dir() / "fashion_mnist.npz").exists()
+    # a corrupt first mirror, then the good one: the good file is used
+    corrupt = remote / "corrupt.gz"
+    corrupt.write_bytes(b"not the file")
+    mirrors = data._Remote(good[0].filename, (_file_url(corrupt), good[0].urls[-1]),
+                           md5=good[0].md5)
+    monkeypatch.setitem(data.SOURCES, "fashion_mnist", (mirrors, *good[1:]))
+    x, y = data.load("fashion_mnist", allow_sample=False, verbose=False)
+    assert np.array_equal(x[..., 0], arrays[0][1]) and np.array_equal(y, arrays[1][1])
+
+
 def test_cifar_download_decodes_binary(isolated, monkeypatch):
     def batch(n, label):
         rec = np.zeros((n, 3073), np.uint8)

@@ -22,12 +22,15 @@ def _norm(req: str) -> str:
 def _pyproject_all() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = set(project["dependencies"])
+    # `gpu` (tensorflow[and-cuda]) replaces `keras`'s tensorflow-cpu on a GPU machine
+    # (scripts/setup.sh --gpu): the two provide the same module, so [all] leaves it out.
     for extra, items in project["optional-dependencies"].items():
-        if extra != "all":
+        if extra not in ("all", "gpu"):
             reqs |= set(items)
     all_extras = project["optional-dependencies"]["all"]
     named = set(re.search(r"\[(.*)\]", all_extras[0]).group(1).split(","))
-    assert named == set(project["optional-dependencies"]) - {"all"}, "the [all] extra misses one"
+    assert named == set(project["optional-dependencies"]) - {"all", "gpu"}, \
+        "the [all] extra misses one"
     return {_norm(r) for r in reqs}
 
 
@@ -60,3 +63,16 @@ def test_notebooks_are_stored_without_outputs():
         cells = json.loads(nb.read_text())["cells"]
         with_outputs = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and c["outputs"]]
         assert not with_outputs, f"{nb.name}: cells {with_outputs} have stored outputs"
+
+
+def test_gpu_setup_switch_and_extra():
+    """scripts/setup.sh --gpu (or DCGAN_LAB_GPU=1) installs the `gpu` extra instead of [all]."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    gpu = project["optional-dependencies"]["gpu"]
+    assert any(r.startswith("tensorflow[and-cuda]") for r in gpu)
+    assert not any("tensorflow-cpu" in r for r in gpu)
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    assert "--gpu" in setup and "DCGAN_LAB_GPU" in setup and "torch,gpu,book,test" in setup
+    workflow = (ROOT / ".github" / "workflows" / "gpu.yml").read_text()
+    assert "torch.cuda.is_available()" in workflow
+    assert "list_physical_devices('GPU')" in workflow or 'list_physical_devices("GPU")' in workflow

@@ -5,6 +5,8 @@ bfloat16 rounding for mixed precision). A few steps on a few hundred real MNIST 
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -140,3 +142,46 @@ def test_keras_stacked_style_with_xla(tmp_path, mnist):
     b = _losses(_keras_run(tmp_path, mnist, "b", PLAIN.replace(jit_compile=True),
                            "dense-mnist", opts))
     np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
+
+
+def test_describe_devices_is_one_line_per_asked_framework(monkeypatch):
+    import importlib.util
+
+    from dcgan_lab import speed
+
+    line = speed.describe_devices("torch")
+    if importlib.util.find_spec("torch") is None:
+        assert line == "torch: not installed"
+    else:
+        import torch
+
+        assert line.startswith(f"torch {torch.__version__}: ")
+        assert ("cuda:" in line) == torch.cuda.is_available() and "\n" not in line
+    with pytest.raises(ValueError, match="jax"):
+        speed.describe_devices("jax")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    assert speed.describe_devices("keras") == "keras: not installed"
+    both = speed.describe_devices()  # every installed framework: here torch only
+    assert "keras" not in both and " | " not in both
+
+
+def test_describe_devices_for_torch_never_imports_tensorflow():
+    pytest.importorskip("torch")
+    code = ("import sys; from dcgan_lab import speed; line = speed.describe_devices('torch'); "
+            "assert 'tensorflow' not in sys.modules, sys.modules.keys(); print(line)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("torch ") and len(r.stdout.strip().splitlines()) == 1
+
+
+def test_describe_devices_names_both_frameworks():
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    from dcgan_lab import speed
+
+    line = speed.describe_devices(("torch", "keras"))
+    torch_part, keras_part = line.split(" | ")
+    assert torch_part.startswith("torch ") and "tensorflow " in keras_part
+    assert ("GPU:0" in keras_part) != ("no GPU visible" in keras_part)
