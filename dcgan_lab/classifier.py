@@ -1,13 +1,14 @@
 """Small shipped CNN classifiers, used as feature extractors for GAN metrics.
 
-One network per dataset (``mnist``, ``fashion_mnist``, ``cifar10``), trained with PyTorch by
+One network per dataset (``mnist``, ``fashion_mnist``, ``cifar10``, ``clothing64``), trained with PyTorch by
 ``scripts/train_classifiers.py`` and shipped as ``dcgan_lab/assets/classifier_{dataset}.npz``
 (weights, BatchNorm folded into the convolutions) with ``classifier_{dataset}.json`` (the
 measured test accuracy, epochs, seconds, date). Inference here is pure numpy (im2col + matmul),
 so the metrics work on images from either framework without importing one.
 
-Architecture: ``n`` blocks of [conv 3x3 "same" -> ReLU -> max-pool 2x2] (channels in the file,
-e.g. 32, 64, 128), then flatten (in PyTorch's C, H, W order) -> dense 128 -> ReLU (the
+Architecture: ``n`` blocks of [conv 3x3 "same" -> ReLU -> max-pool 2x2] (channels in the file:
+32, 64, 128 for the 28x28 and 32x32 sets; four blocks of 16, 32, 64, 128 for the 64x64 photos of
+``clothing64``, so every net flattens a 3x3 or 4x4 map), then flatten (in PyTorch's C, H, W order) -> dense 128 -> ReLU (the
 *features*) -> dense 10 (the *logits*). Inputs are scaled to [-1, 1], like GAN outputs.
 
 >>> clf = Classifier.load("mnist")
@@ -25,8 +26,11 @@ from typing import Any
 import numpy as np
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-DATASETS = ("mnist", "fashion_mnist", "cifar10")
-IMAGE_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "clothing64")
+IMAGE_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3),
+                "clothing64": (64, 64, 3)}
+N_CLASSES = 10  # every shipped dataset has 10 classes
+VALIDATION_SPLITS = ("clothing64",)  # datasets with a validation split besides train and test
 FEATURE_DIM = 128
 
 

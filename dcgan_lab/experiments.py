@@ -191,6 +191,9 @@ _REFERENCES: dict[tuple, Reference] = {}
 def classify(images: np.ndarray, dataset: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
     """Features (N, 128) and class probabilities (N, 10) of ``images`` from the shipped classifier.
 
+    ``dataset``: any of ``dcgan_lab.classifier.DATASETS`` (mnist, fashion_mnist, cifar10 and the
+    64x64 photos of clothing64); the images must have that dataset's shape.
+
     Uses the classifier's PyTorch twin when torch is already imported (about twice as fast on a
     CPU), else its numpy inference; the two agree to 1e-5.
     """
@@ -257,7 +260,9 @@ def real_reference(dataset: str = "mnist", n: int = 1000, seed: int = 0,
     if key not in _REFERENCES:
         x, _ = classifier.load_real(dataset, split)
         if n > len(x):
-            raise ValueError(f"n={n}: the {dataset} {split} split has only {len(x)} images")
+            raise ValueError(f"n={n}: the {dataset} {split} split has only {len(x)} images here; "
+                             f"pass n <= {len(x)} (clothing64's full test split holds 372 photos, "
+                             "the embedded sample fewer)")
         rows = np.sort(np.random.default_rng([seed, 7]).choice(len(x), n, replace=False))
         images = np.ascontiguousarray(x[rows])
         _REFERENCES[key] = Reference(dataset, split, images, classify(images, dataset)[0])

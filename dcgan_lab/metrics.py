@@ -95,8 +95,8 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
 
 def fid(images_a: np.ndarray, images_b: np.ndarray, dataset: Any) -> float:
     """FID on the features of the classifier shipped for ``dataset`` (mnist, fashion_mnist,
-    cifar10; or pass a ``dcgan_lab.classifier.Classifier``). Images: uint8 or float [-1, 1],
-    NHWC or NCHW (either framework's output). Comparable within this course only."""
+    cifar10, clothing64; or pass a ``dcgan_lab.classifier.Classifier``). Images: uint8 or float
+    [-1, 1], NHWC or NCHW (either framework's output). Comparable within this course only."""
     from dcgan_lab import classifier
 
     clf = classifier.get(dataset) if isinstance(dataset, str) else dataset
