@@ -20,8 +20,10 @@ from .train import (  # noqa: E402,F401
     StackedGAN,
     load_checkpoint,
     load_generator,
+    make_trainer,
     sample,
     save_checkpoint,
+    step_inputs,
     train,
     train_step,
 )

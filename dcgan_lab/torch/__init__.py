@@ -12,6 +12,7 @@ from .train import (  # noqa: E402,F401
     pick_device,
     sample,
     save_checkpoint,
+    step_inputs,
     train,
     train_step,
 )
