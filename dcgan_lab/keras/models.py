@@ -25,21 +25,60 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 from keras import layers as L  # noqa: E402
+from keras import ops  # noqa: E402
 
 from .. import recipes as _recipes  # noqa: E402
 from ..shapes import ShapeTable  # noqa: E402
 
-__all__ = ["build", "summary", "ACTIVATIONS"]
+__all__ = ["build", "summary", "ACTIVATIONS", "TF1BatchNormalization"]
 
 ACTIVATIONS = (None, "relu", "leaky_relu")
+
+
+@keras.saving.register_keras_serializable(package="dcgan_lab")
+class TF1BatchNormalization(L.BatchNormalization):
+    """``BatchNormalization`` whose *frozen* copy still normalises with batch statistics.
+
+    Keras 3 (like TensorFlow >= 2.0) runs a ``BatchNormalization`` layer with
+    ``trainable=False`` in inference mode even when it is called with ``training=True``: it
+    normalises with its moving mean and variance. TensorFlow 1.x Keras -- and PyTorch, where
+    ``requires_grad=False`` does not touch ``train()``/``eval()`` -- kept the two apart: only
+    ``training`` picked the statistics. The stacked GAN recipes (GANs in Action, Keras-GAN) rely on
+    that: inside ``combined = D(G(z))`` D is frozen, and G must be trained against the same
+    function ``D.train_on_batch`` trains, batch statistics included.
+
+    This layer restores that rule and nothing else. ``training=True`` and ``trainable=False``:
+    normalise with the batch's mean and variance, leave ``moving_mean``/``moving_variance``
+    untouched (the layer is frozen) -- gradients still flow through the batch statistics to the
+    layer's input. Every other case is the stock layer's: trainable layers in training mode
+    update the moving statistics, ``training=False`` uses them. The variables, their count and
+    the saved config are those of ``BatchNormalization``, so :mod:`dcgan_lab.port` pairs it with
+    ``torch.nn.BatchNorm2d`` as usual. (Masks and batch renormalisation are left to the stock
+    code path.)
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not training or self.trainable or mask is not None or self.renorm:
+            return super().call(inputs, training=training, mask=mask)
+        x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))  # as the parent
+        axis = self.axis % len(x.shape)
+        mean, variance = ops.moments(x, axes=[i for i in range(len(x.shape)) if i != axis],
+                                     synchronized=self.synchronized)
+        gamma = ops.cast(self.gamma, x.dtype) if self.scale else None
+        beta = ops.cast(self.beta, x.dtype) if self.center else None
+        out = ops.batch_normalization(x, mean, variance, axis=self.axis, offset=beta,
+                                      scale=gamma, epsilon=self.epsilon)
+        return ops.cast(out, self.compute_dtype)
 
 
 class _Ctx:
     """Options shared by the layer helpers while one network is built."""
 
     def __init__(self, recipe, *, bn_momentum: float, bn_eps: float, slope: float,
-                 activation: str, dropout: float = 0.0, dcgan_init: bool = False) -> None:
+                 activation: str, dropout: float = 0.0, dcgan_init: bool = False,
+                 tf1_batchnorm: bool = False) -> None:
         self.recipe = recipe
+        self.tf1_batchnorm = tf1_batchnorm
         self.bn_momentum = bn_momentum  # Keras convention (PyTorch momentum p -> 1 - p)
         self.bn_eps = bn_eps
         self.slope = slope
@@ -65,7 +104,8 @@ class _Ctx:
         kw = {}
         if self.dcgan_init:
             kw["gamma_initializer"] = keras.initializers.RandomNormal(1.0, 0.02)
-        return L.BatchNormalization(momentum=self.bn_momentum, epsilon=self.bn_eps, **kw)
+        layer = TF1BatchNormalization if self.tf1_batchnorm else L.BatchNormalization
+        return layer(momentum=self.bn_momentum, epsilon=self.bn_eps, **kw)
 
     def act(self, x):
         # Keras 3's LeakyReLU defaults to negative_slope=0.3: always pass the recipe's slope.
@@ -215,6 +255,7 @@ def build(
     g_dropout: float = 0.0,
     g_activation: str | None = None,
     d_activation: str | None = None,
+    tf1_batchnorm: bool = False,
 ) -> tuple[keras.Model, keras.Model]:
     """Build the Keras (generator, discriminator) pair of recipe ``name`` (functional, NHWC).
 
@@ -222,6 +263,11 @@ def build(
     ``Dropout(g_dropout)`` after every hidden activation of G; ``g_activation`` / ``d_activation``
     replace the hidden activations ("relu" or "leaky_relu"; LeakyReLU keeps the recipe's slope,
     0.2 where the recipe has none).
+
+    ``tf1_batchnorm=True`` gives the discriminator :class:`TF1BatchNormalization` layers instead
+    of ``BatchNormalization`` (same weights and parameter count): frozen inside a stacked
+    ``combined`` model, D then still normalises with batch statistics, as under TF 1.x Keras.
+    The stacked trainer builds D this way; the generator is never frozen and keeps the stock layer.
     """
     recipe = _recipes.get(name)
     if not 0.0 <= g_dropout < 1.0:
@@ -235,7 +281,7 @@ def build(
         raise KeyError(f"no Keras model for recipe {recipe.name!r}: known are {', '.join(_SPECS)}") from None
     common = {"bn_momentum": momentum, "bn_eps": eps, "slope": slope, "dcgan_init": recipe.dcgan_init}
     g = _Ctx(recipe, activation=g_activation or g_act, dropout=g_dropout, **common)
-    d = _Ctx(recipe, activation=d_activation or d_act, **common)
+    d = _Ctx(recipe, activation=d_activation or d_act, tf1_batchnorm=tf1_batchnorm, **common)
     with _fresh_layer_names():
         z = keras.Input((recipe.latent_dim,), name="z")
         img = keras.Input(recipe.image_shape, name="images")

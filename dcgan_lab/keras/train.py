@@ -292,13 +292,24 @@ class StackedGAN:
     explicitly before each call (True for D's update, False for the combined model's), and each
     traced function keeps the variable list it was traced with. A second effect of the flag:
     Keras 3 runs a frozen ``BatchNormalization`` in inference mode, so inside ``combined`` D's
-    BatchNorm layers use their moving statistics. This is NOT what the sources got: under
-    TF 1.x Keras a frozen BatchNorm still normalised with the batch's statistics. With BatchNorm
-    in D (gia-dcgan-mnist, bernico-*), G is therefore trained against a different function from
-    the D that ``D.train_on_batch`` trains; chapter 3 measures the gap and trains the same
-    networks in the ``train_step`` style instead.
+    stock BatchNorm layers use their moving statistics. This is NOT what the sources got: under
+    TF 1.x Keras a frozen BatchNorm still normalised with the batch's statistics. With stock
+    BatchNorm in D (gia-dcgan-mnist, bernico-*), G is therefore trained against a different
+    function from the D that ``D.train_on_batch`` trains, and D wins outright (chapter 3 measures
+    the gap). :func:`train` therefore builds D with
+    :class:`~dcgan_lab.keras.models.TF1BatchNormalization` (``build(..., tf1_batchnorm=True)``):
+    frozen inside ``combined`` it normalises with batch statistics and leaves its weights and
+    moving statistics alone, so G's update sees exactly the D of ``D.train_on_batch``. A D built
+    with stock BatchNorm (``build(name)``) reproduces the Keras 3 trap.
 
-    Fakes for D come from ``G.predict_on_batch`` as in the sources (G in inference mode).
+    Fakes for D come from G in training mode (``fakes="training"``, the default): BatchNorm in G
+    normalises them with batch statistics, as it does the images ``combined`` trains G on, and as
+    the PyTorch twin and the ``train_step`` style make them. The sources call ``G.predict``
+    (``fakes="predict"``: inference mode, G's moving statistics). Measured on gia-dcgan-mnist
+    (lr 1e-3): while Adam moves G's weights faster than G's moving averages (momentum 0.99)
+    follow, G's inference-mode images differ from its training-mode ones (mean |difference|
+    about 0.4 in [-1, 1] after 100 steps); D learns to reject the first while G learns to pass
+    with the second, and both losses fall to 0 (D(G(z)) 0.001 at the cpu budget).
     ``g_loss="minimax"`` cannot be expressed: ``combined.train_on_batch(z, targets)`` minimises
     BCE against targets, and log(1 - D(G(z))) is minus a BCE -- use the train_step style.
     """
@@ -307,7 +318,10 @@ class StackedGAN:
                  lr_d: float = 2e-4, lr_g: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999,
                  d_batches: str = "separate", n_real: int | None = None, d_steps: int = 1,
                  rounds_per_step: int = 1, g_loss: str = "non_saturating",
-                 jit_compile: bool = False):
+                 jit_compile: bool = False, fakes: str = "training"):
+        if fakes not in ("training", "predict"):
+            raise ValueError(f"fakes={fakes!r}: choose training (G in training mode) or predict "
+                             f"(G.predict_on_batch, inference mode)")
         if g_loss != "non_saturating":
             raise ValueError(f"g_loss={g_loss!r} is not available with keras_style='stacked': "
                              "combined.train_on_batch(z, ones) can only minimise BCE against "
@@ -322,6 +336,11 @@ class StackedGAN:
         self.d_batches = d_batches
         self.d_steps, self.rounds_per_step = int(d_steps), int(rounds_per_step)
         G, D, logits = generator, discriminator, self.from_logits
+        self.fakes = fakes
+        # G(z) in training mode as one traced function (it updates G's moving statistics, as
+        # combined's G update does); "predict" uses G.predict_on_batch instead.
+        self._fake_fn = tf.function(lambda z: G(z, training=True), autograph=False,
+                                    jit_compile=jit_compile)
 
         # D reports, besides its loss, P(real) averaged over the batch (and, on a concatenated
         # batch, the loss and P(real) of its real and fake halves).
@@ -359,6 +378,12 @@ class StackedGAN:
                    rounds_per_step=cfg.rounds_per_step, g_loss=cfg.g_loss,
                    jit_compile=jit_compile)
 
+    def make_fakes(self, z) -> np.ndarray:
+        """D's fake batch: ``G(z)`` in training mode, or ``G.predict_on_batch(z)`` (``fakes``)."""
+        if self.fakes == "predict":
+            return self.generator.predict_on_batch(z)
+        return self._fake_fn(tf.convert_to_tensor(z, tf.float32)).numpy()
+
     def train_d(self, real, fake, t_real, t_fake) -> dict[str, float]:
         """D's update(s): two ``train_on_batch`` calls (real, then fake), or one on both."""
         D = self.discriminator
@@ -388,7 +413,7 @@ class StackedGAN:
         for r in range(self.rounds_per_step):
             for j in range(self.d_steps):
                 u = r * self.d_steps + j
-                fake = np.asarray(self.generator.predict_on_batch(inputs["z_d"][u]), np.float32)
+                fake = np.asarray(self.make_fakes(inputs["z_d"][u]), np.float32)
                 m = self.train_d(inputs["real"][u], fake, inputs["t_real"][u],
                                  inputs["t_fake"][u])
             m["loss_g"] = self.train_g(inputs["z_g"][r])
@@ -774,8 +799,9 @@ def train(
     _seed(cfg.seed)
     fast = speed_mod.resolve(speed, "keras", _device_type())
     with _dtype_policy(fast.mixed_precision):  # layers keep the policy they were built with
+        # stacked: D frozen inside `combined` must still use batch statistics (see StackedGAN)
         G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
-                     d_activation=cfg.d_activation)
+                     d_activation=cfg.d_activation, tf1_batchnorm=cfg.keras_style == "stacked")
     trainer = make_trainer(cfg, G, D, jit_compile=bool(fast.jit_compile))
     fixed_z = training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim, cfg.seed)
 
