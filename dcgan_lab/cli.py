@@ -1,9 +1,10 @@
-"""The ``dcgan-lab`` command line: recipes, train, sample, arithmetic.
+"""The ``dcgan-lab`` command line: recipes, train, sample, evaluate, arithmetic.
 
     dcgan-lab recipes
     dcgan-lab train torch-mnist --framework torch --profile smoke --out runs/mnist
     dcgan-lab train torch-mnist --framework torch --out runs/mnist --resume
     dcgan-lab sample runs/mnist -n 64 --out grid.png
+    dcgan-lab evaluate runs/mnist -n 1000 --json
     dcgan-lab arithmetic conv 28 --kernel 3 --stride 2 --padding 1
     dcgan-lab arithmetic transpose 7 --kernel 4 --stride 2 --padding 1
     dcgan-lab arithmetic plan 64
@@ -31,10 +32,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .checkpoint import CheckpointError
 
     return (training.RunDirError, CheckpointError, training.TrainingDiverged,
-            data.DatasetNotFound, data.DatasetError, _FrameworkMissing)
+            data.DatasetNotFound, data.DatasetError, _FrameworkMissing, _CannotEvaluate)
 
 
 class _FrameworkMissing(RuntimeError):
+    pass
+
+
+class _CannotEvaluate(RuntimeError):
     pass
 
 
@@ -135,6 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--nrow", type=_positive_int, default=None,
                    help="images per row (default: a square grid)")
+
+    e = sub.add_parser("evaluate", help="score a trained run's samples with the classifier",
+                       description="Draw N samples from the generator of RUN_DIR and score them "
+                                   "against real test images with the shipped classifier of the "
+                                   "run's data set: Fréchet distance of its features, modes "
+                                   "covered, KL to uniform, confident share (p > 0.9), "
+                                   "precision and recall.")
+    e.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    e.add_argument("-n", type=_positive_int, default=1000,
+                   help="number of samples, and of real images (default 1000)")
+    e.add_argument("--seed", type=int, default=0, help="seed of z and of the real subset")
+    e.add_argument("--json", action="store_true",
+                   help="also print the scores as one JSON line, last")
 
     a = sub.add_parser("arithmetic", help="convolution shape calculator",
                        description="Output sizes of convolutions and transposed convolutions, "
@@ -279,6 +297,82 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a run's generator against real test images (see :func:`dcgan_lab.experiments.evaluate`)."""
+    import json
+    import warnings
+
+    import numpy as np
+
+    from . import classifier, data, experiments, metrics
+
+    run = training.RunDir(args.run_dir)
+    if not run.path.is_dir():
+        raise training.RunDirError(f"{run.path} is not a run folder: no such folder")
+    cfg = run.read_config()
+    dataset = cfg.data
+    if dataset not in classifier.DATASETS:
+        raise _CannotEvaluate(
+            f"{run.path}: recipe {cfg.recipe} was trained on {dataset}, which has no shipped "
+            f"classifier yet; evaluate scores runs on {', '.join(classifier.DATASETS)}")
+    if tuple(cfg.recipe_obj.image_shape) != classifier.IMAGE_SHAPES[dataset]:
+        raise _CannotEvaluate(
+            f"{run.path}: recipe {cfg.recipe} makes {'x'.join(map(str, cfg.recipe_obj.image_shape))}"
+            f" images; the {dataset} classifier takes "
+            f"{'x'.join(map(str, classifier.IMAGE_SHAPES[dataset]))}")
+    mod = _framework(cfg.framework)
+    G = _function(mod, "load_generator", cfg.framework)(run.path)
+
+    with warnings.catch_warnings():  # the embedded-sample fallback is reported below instead
+        warnings.simplefilter("ignore")
+        real, _ = data.load(dataset, "test", verbose=False)
+    src = data.last_source(dataset)
+    n = args.n
+    # the real reference: a seeded subset of n test images; n more (disjoint) give the floor
+    order = np.random.default_rng([args.seed, 7]).permutation(len(real))
+    if n > len(real):
+        print(f"note: only {len(real)} real {dataset} test images were loaded"
+              f"{' (the embedded sample)' if src is not None and src.origin == 'sample' else ''}"
+              f": N capped at {len(real)} (asked for {args.n})")
+        n = len(real)
+    elif src is not None and src.origin == "sample":
+        print(f"note: the real {dataset} test images are the embedded sample ({len(real)} "
+              f"images), not the full data set")
+    ref = real[np.sort(order[:n])]
+    images = _function(mod, "sample", cfg.framework)(G, n, seed=args.seed)
+    try:
+        scores = experiments.evaluate(images, dataset, seed=args.seed, real=ref)
+    except ValueError as e:
+        raise _CannotEvaluate(f"{run.path}: {e}") from None
+    floor = None
+    if len(real) >= 2 * n:  # real vs real: the distance that sampling alone gives at this N
+        other = real[np.sort(order[n:2 * n])]
+        floor = metrics.frechet_distance(experiments.classify(ref, dataset)[0],
+                                         experiments.classify(other, dataset)[0])
+
+    print(f"evaluate {run.path}: {cfg.recipe} ({cfg.framework}), {n} samples (seed {args.seed}) "
+          f"against {n} real {dataset} test images")
+    fl = f"   (real vs real: {floor:.2f})" if floor is not None else ""
+    rows = [("Fréchet distance (classifier features)", f"{scores['fid']:.2f}{fl}"),
+            ("modes covered", f"{scores['modes_covered']:.0f} / 10"),
+            ("KL to uniform (nats)", f"{scores['kl']:.4f}"),
+            (f"confident (p > {experiments.CONFIDENCE})", f"{scores['confident']:.3f}"),
+            ("precision / recall (k=3)", f"{scores['precision']:.3f} / {scores['recall']:.3f}"),
+            ("diversity (1 = the data's)", f"{scores['diversity']:.3f}")]
+    for name, value in rows:
+        print(f"  {name:<40} {value}")
+    if args.json:
+        def num(v):
+            return float(v) if v is not None and math.isfinite(v) else None
+
+        out = {k: num(scores[k]) for k in ("fid", "modes_covered", "kl", "confident",
+                                           "precision", "recall", "diversity")}
+        out.update(real_fid_floor=num(floor), n=n, seed=args.seed, recipe=cfg.recipe,
+                   framework=cfg.framework, dataset=dataset, run=str(run.path))
+        print(json.dumps(out))
+    return 0
+
+
 def cmd_arithmetic(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from . import arithmetic as ar
 
@@ -331,6 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_train(args, args.parser)
         if args.command == "sample":
             return cmd_sample(args)
+        if args.command == "evaluate":
+            return cmd_evaluate(args)
         return cmd_arithmetic(args, args.parser)
     except KeyboardInterrupt:
         return 130  # the trainer has printed how to resume

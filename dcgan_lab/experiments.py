@@ -284,11 +284,12 @@ def _sample(generator: Any, n: int, seed: int) -> np.ndarray:
 
 
 def evaluate(generator: Any, dataset: str = "mnist", n: int = 1000, seed: int = 0,
-             k: int = 3) -> dict[str, float]:
+             k: int = 3, real: np.ndarray | None = None) -> dict[str, float]:
     """Score a generator (torch or Keras) or an image array against the real test split.
 
     Draws ``n`` samples with the framework's ``sample(generator, n, seed)`` (eval mode; an array
-    is used as it is) and compares them with ``n`` real test images (:func:`real_reference`):
+    is used as it is) and compares them with as many real test images (:func:`real_reference`),
+    or with ``real`` (uint8 NHWC images of ``dataset``) when given:
 
     - ``fid``: Fréchet distance of the classifier features (this course's scale, not Inception's);
     - ``modes_covered`` (of 10) and ``kl`` (nats, to uniform) of the predicted classes;
@@ -303,18 +304,25 @@ def evaluate(generator: Any, dataset: str = "mnist", n: int = 1000, seed: int = 
         images = _sample(generator, n, seed)
     if len(images) <= k:
         raise ValueError(f"evaluate needs more than k={k} images, got {len(images)}")
-    ref = real_reference(dataset, len(images), seed)
+    if real is None:
+        ref = real_reference(dataset, len(images), seed)
+        ref_features, ref_pairs = ref.features, ref.pair_distance
+    else:
+        if len(real) <= k:
+            raise ValueError(f"evaluate needs more than k={k} real images, got {len(real)}")
+        ref_features = classify(real, dataset)[0]
+        ref_pairs = pair_distance(ref_features)
     feats, probs = classify(images, dataset)
     cov = metrics.mode_coverage(probs.argmax(axis=1), probs.shape[1])
-    pr = metrics.precision_recall(ref.features, feats, k=k)
+    pr = metrics.precision_recall(ref_features, feats, k=k)
     return {
-        "fid": metrics.frechet_distance(ref.features, feats),
+        "fid": metrics.frechet_distance(ref_features, feats),
         "modes_covered": float(cov.covered),
         "kl": cov.kl,
         "confident": float(np.mean(probs.max(axis=1) > CONFIDENCE)),
         "precision": pr.precision,
         "recall": pr.recall,
-        "diversity": pair_distance(feats) / ref.pair_distance,
+        "diversity": pair_distance(feats) / ref_pairs,
     }
 
 

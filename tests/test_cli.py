@@ -153,3 +153,53 @@ def test_arithmetic_plan_and_errors():
     assert "14x14" in r.stdout and "28x28" in r.stdout and "7x7" in r.stdout
     r = cli("arithmetic", "conv", "2", "--kernel", "5")
     assert r.returncode == 2 and "kernel=5" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """Two smoke steps of torch-mnist (batch 8)."""
+    out = tmp_path_factory.mktemp("cli_eval") / "run"
+    r = cli("train", "torch-mnist", "--framework", "torch", "--profile", "smoke", "--out", out,
+            "--steps", "2", "--batch-size", "8", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_evaluate_json_is_the_last_line(tiny_run):
+    import json
+    import math
+
+    r = cli("evaluate", tiny_run, "-n", "50", "--json")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert any(ln.strip().startswith("Fréchet distance") for ln in lines[:-1])  # human lines first
+    scores = json.loads(lines[-1])
+    for key in ("fid", "modes_covered", "kl", "confident", "precision", "recall"):
+        assert isinstance(scores[key], float) and math.isfinite(scores[key]), key
+    assert 0 <= scores["modes_covered"] <= 10 and scores["modes_covered"] == int(
+        scores["modes_covered"])
+    assert scores["fid"] >= 0 and scores["kl"] >= 0
+    assert all(0 <= scores[k] <= 1 for k in ("confident", "precision", "recall"))
+    assert (scores["n"], scores["recipe"], scores["dataset"]) == (50, "torch-mnist", "mnist")
+    r = cli("evaluate", tiny_run, "-n", "50")  # no --json: human-readable lines only
+    assert r.returncode == 0 and not r.stdout.strip().splitlines()[-1].startswith("{")
+
+
+def test_evaluate_errors_are_one_line(tiny_run, tmp_path):
+    line = _one_line_error(cli("evaluate", tmp_path))  # a folder that is not a run
+    assert str(tmp_path) in line and "config.json" in line
+    line = _one_line_error(cli("evaluate", tmp_path / "nowhere"))
+    assert str(tmp_path / "nowhere") in line
+    out = tmp_path / "no_generator"
+    out.mkdir()
+    shutil.copy(tiny_run / "config.json", out / "config.json")
+    line = _one_line_error(cli("evaluate", out))
+    assert str(out) in line
+    clothing = tmp_path / "clothing"
+    clothing.mkdir()
+    config = (tiny_run / "config.json").read_text().replace('"data": "mnist"',
+                                                            '"data": "clothing64"')
+    assert "clothing64" in config
+    (clothing / "config.json").write_text(config)
+    line = _one_line_error(cli("evaluate", clothing))
+    assert "clothing64" in line and "torch-mnist" in line and "no shipped classifier" in line

@@ -306,10 +306,11 @@ class StackedGAN:
     normalises them with batch statistics, as it does the images ``combined`` trains G on, and as
     the PyTorch twin and the ``train_step`` style make them. The sources call ``G.predict``
     (``fakes="predict"``: inference mode, G's moving statistics). Measured on gia-dcgan-mnist
-    (lr 1e-3): while Adam moves G's weights faster than G's moving averages (momentum 0.99)
+    (lr 1e-3, TF1BatchNormalization in D): while Adam moves G's weights faster than G's moving averages (momentum 0.99)
     follow, G's inference-mode images differ from its training-mode ones (mean |difference|
     about 0.4 in [-1, 1] after 100 steps); D learns to reject the first while G learns to pass
     with the second, and both losses fall to 0 (D(G(z)) 0.001 at the cpu budget).
+
     ``g_loss="minimax"`` cannot be expressed: ``combined.train_on_batch(z, targets)`` minimises
     BCE against targets, and log(1 - D(G(z))) is minus a BCE -- use the train_step style.
     """
