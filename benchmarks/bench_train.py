@@ -145,7 +145,8 @@ def torch_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
     _torch_sync(torch, device)
     seconds = time.perf_counter() - t0
     n_real, n_fake = training.d_batch_sizes(cfg)
-    notes = [fast.describe(), "fresh z for G (one extra no-grad G forward)"]
+    notes = [fast.describe(), "G on D's fake batch" if training.reuses_fake(cfg)
+             else "fresh z for G (one extra no-grad G forward)"]
     if cfg.half_batch:
         notes.append(f"D sees {n_real} real + {n_fake} fake")
     if cfg.rounds_per_step > 1:
@@ -155,6 +156,49 @@ def torch_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
     return out
 
 
+def _canonical_step(torch, netG, netD, optimizerG, optimizerD, criterion, nz, device,
+                    images: np.ndarray, batch_size: int, i: int) -> None:
+    """One iteration of pytorch/examples ``dcgan/main.py``, line for line (the data loader's
+    batch is made inline from the uint8 images; ``noise`` is (b, nz) because our generators take
+    flat ``z``; the ``.item()`` calls are those of its progress print)."""
+    real_label, fake_label = 1.0, 0.0
+    rows = images[(i * batch_size) % (len(images) - batch_size):][:batch_size]
+    data = (torch.from_numpy(rows).permute(0, 3, 1, 2).contiguous().float() / 127.5 - 1.0,)
+    ############################
+    # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+    ###########################
+    # train with real
+    netD.zero_grad()
+    real_cpu = data[0].to(device)
+    b_size = real_cpu.size(0)
+    label = torch.full((b_size,), real_label, dtype=real_cpu.dtype, device=device)
+    output = netD(real_cpu).view(-1)
+    errD_real = criterion(output, label)
+    errD_real.backward()
+    D_x = output.mean().item()
+    # train with fake
+    noise = torch.randn(b_size, nz, device=device)
+    fake = netG(noise)
+    label.fill_(fake_label)
+    output = netD(fake.detach()).view(-1)
+    errD_fake = criterion(output, label)
+    errD_fake.backward()
+    D_G_z1 = output.mean().item()
+    errD = errD_real + errD_fake
+    optimizerD.step()
+    ############################
+    # (2) Update G network: maximize log(D(G(z)))
+    ###########################
+    netG.zero_grad()
+    label.fill_(real_label)  # fake labels are real for generator cost
+    output = netD(fake).view(-1)
+    errG = criterion(output, label)
+    errG.backward()
+    D_G_z2 = output.mean().item()
+    optimizerG.step()
+    _ = (errD.item(), errG.item(), D_x, D_G_z1, D_G_z2)  # the example prints these
+
+
 def torch_reference(recipe_name: str, steps: int, batch_size: int, warmup: int) -> dict:
     """The canonical pytorch/examples DCGAN loop, inline, on the same networks."""
     torch, cfg, device, netG, netD, optimizerG, optimizerD = _torch_setup(recipe_name, batch_size)
@@ -162,34 +206,10 @@ def torch_reference(recipe_name: str, steps: int, batch_size: int, warmup: int) 
     criterion = nn.BCELoss() if cfg.loss == "bce" else nn.BCEWithLogitsLoss()
     nz = cfg.recipe_obj.latent_dim
     images = _images(cfg.recipe_obj, batch_size)
-    real_label, fake_label = 1.0, 0.0
 
     def one_step(i: int) -> None:
-        # the data loader's batch: uint8 NHWC -> float NCHW in [-1, 1]
-        rows = images[(i * batch_size) % (len(images) - batch_size):][:batch_size]
-        real_cpu = torch.from_numpy(rows).permute(0, 3, 1, 2).contiguous().float() / 127.5 - 1.0
-        # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
-        netD.zero_grad()
-        real = real_cpu.to(device)
-        b_size = real.size(0)
-        label = torch.full((b_size, 1), real_label, dtype=real.dtype, device=device)
-        output = netD(real)
-        errD_real = criterion(output, label)
-        errD_real.backward()
-        noise = torch.randn(b_size, nz, device=device)
-        fake = netG(noise)
-        label.fill_(fake_label)
-        output = netD(fake.detach())
-        errD_fake = criterion(output, label)
-        errD_fake.backward()
-        optimizerD.step()
-        # (2) Update G network: maximize log(D(G(z)))
-        netG.zero_grad()
-        label.fill_(real_label)
-        output = netD(fake)
-        errG = criterion(output, label)
-        errG.backward()
-        optimizerG.step()
+        _canonical_step(torch, netG, netD, optimizerG, optimizerD, criterion, nz, device, images,
+                        batch_size, i)
 
     for i in range(warmup):
         one_step(i)
@@ -199,6 +219,55 @@ def torch_reference(recipe_name: str, steps: int, batch_size: int, warmup: int) 
         one_step(i)
     _torch_sync(torch, device)
     return _torch_result(torch, device, time.perf_counter() - t0, "pytorch/examples dcgan loop")
+
+
+def torch_alternating(recipe_name: str, batch_size: int, blocks: int, block_steps: int,
+                      warmup: int = 1) -> dict:
+    """Ours (``train_step``, speed options off) and the canonical loop in ONE process, in
+    alternating blocks of ``block_steps`` steps (ours, reference, ours, ...), so that both see
+    the same machine load. Returns each block's seconds and the ratio of the summed times
+    (reference / ours: > 1 means ours is faster)."""
+    import importlib
+
+    from dcgan_lab import speed as speed_mod
+
+    torch, cfg, device, G, D, opt_g, opt_d = _torch_setup(recipe_name, batch_size)
+    _, _, _, netG, netD, optimizerG, optimizerD = _torch_setup(recipe_name, batch_size)
+    T = importlib.import_module("dcgan_lab.torch.train")
+    fast = speed_mod.PLAIN
+    images = _images(cfg.recipe_obj, batch_size)
+    cfg = cfg.__class__(**{**cfg.to_dict(), "steps": 10**9})
+    criterion = torch.nn.BCELoss() if cfg.loss == "bce" else torch.nn.BCEWithLogitsLoss()
+    nz = cfg.recipe_obj.latent_dim
+    counter = {"ours": 0, "reference": 0}
+
+    def block(which: str, n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            counter[which] += 1
+            i = counter[which]
+            if which == "ours":
+                T.train_step(i, G, D, opt_g, opt_d, images, cfg, device, speed=fast)
+            else:
+                _canonical_step(torch, netG, netD, optimizerG, optimizerD, criterion, nz,
+                                device, images, batch_size, i)
+        _torch_sync(torch, device)
+        return time.perf_counter() - t0
+
+    block("ours", warmup)
+    block("reference", warmup)
+    times: dict[str, list[float]] = {"ours": [], "reference": []}
+    for _ in range(blocks):
+        for which in ("ours", "reference") if _ % 2 == 0 else ("reference", "ours"):
+            times[which].append(block(which, block_steps))
+    ratio = sum(times["reference"]) / sum(times["ours"])
+    return {"recipe": recipe_name, "batch_size": batch_size, "device": str(device),
+            "block_steps": block_steps, "blocks": blocks, "threads": torch.get_num_threads(),
+            "ours_s": [round(t, 3) for t in times["ours"]],
+            "reference_s": [round(t, 3) for t in times["reference"]],
+            "ours_steps_per_s": blocks * block_steps / sum(times["ours"]),
+            "reference_steps_per_s": blocks * block_steps / sum(times["reference"]),
+            "ratio": ratio}
 
 
 #: framework -> {"ours": fn, "reference": fn}; fn(recipe, steps, batch_size, warmup) -> dict
@@ -321,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the workers")
     p.add_argument("--timeout", type=int, default=600, help="seconds per measurement")
     p.add_argument("--out", type=Path, default=None, help="markdown report (and .json beside it)")
+    p.add_argument("--alternate", type=int, default=None, metavar="BLOCKS",
+                   help="torch only: ours and the canonical loop in one process, BLOCKS "
+                        "alternating blocks of --steps steps each, for --recipes (one recipe); "
+                        "prints the ratio")
     p.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "WHICH", "RECIPE"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -329,6 +402,18 @@ def main(argv: list[str] | None = None) -> int:
         fw, which, recipe = args.worker
         print("RESULT " + json.dumps(worker(fw, which, recipe, args.steps, args.batch_size,
                                             args.warmup)), flush=True)
+        return 0
+
+    if args.alternate:
+        name = args.recipes.split(",")[0]
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        r = torch_alternating(name, args.batch_size, args.alternate, args.steps, args.warmup)
+        print(json.dumps(r))
+        print(f"{name} batch {args.batch_size}: ours {r['ours_steps_per_s']:.3f} steps/s, "
+              f"canonical {r['reference_steps_per_s']:.3f} steps/s, ratio {r['ratio']:.3f}")
         return 0
 
     fws = list(FRAMEWORKS) if args.framework == "all" else args.framework.split(",")

@@ -3,6 +3,11 @@
 A checkpoint is written to a temporary file in the same folder, flushed to disk, then renamed
 over the old one (``os.replace`` is atomic), so a run killed at any moment, SIGKILL included,
 leaves either the previous checkpoint or the new one, never half of one.
+
+For the tests that prove it, :func:`atomic_path` has a hook: with the environment variable
+``DCGAN_LAB_PAUSE_IN_WRITE=NAME:N`` set, the N-th atomic write of a file called ``NAME`` in the
+process stops half-way -- the temporary file cut to half its bytes, not yet renamed -- creates
+``<temporary file>.paused`` and sleeps, so that a test can ``kill -9`` the process right there.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +38,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _maybe_pause_in_write(path, tmp_path)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
@@ -39,6 +46,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+PAUSE_ENV = "DCGAN_LAB_PAUSE_IN_WRITE"
+_writes: dict[str, int] = {}
+
+
+def _maybe_pause_in_write(path: Path, tmp: Path) -> None:
+    """The test hook of the module docstring (``DCGAN_LAB_PAUSE_IN_WRITE=NAME:N``)."""
+    spec = os.environ.get(PAUSE_ENV)
+    if not spec:
+        return
+    name, _, nth = spec.rpartition(":")
+    if path.name != name:
+        return
+    _writes[name] = _writes.get(name, 0) + 1
+    if _writes[name] != int(nth):
+        return
+    size = tmp.stat().st_size
+    os.truncate(tmp, size // 2)  # as if the process died with half the bytes on disk
+    Path(f"{tmp}.paused").write_text(f"{size // 2} of {size} bytes of {path}\n")
+    time.sleep(600)  # the test kills us here
 
 
 def _fsync_dir(folder: Path) -> None:

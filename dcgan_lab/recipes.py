@@ -51,6 +51,10 @@ class Recipe:
     half_batch: bool = False  # D sees batch/2 real + batch/2 fake per step (Keras-GAN style)
     rounds_per_step: int = 1  # keras-faces64 runs (D fake, D real, G) twice per train_step
     dcgan_init: bool = False  # conv N(0, .02), BN gamma N(1, .02), beta 0
+    # The PyTorch step: True = G's update reuses the fake batch of D's update (``fake = G(z)``
+    # once, D on ``fake.detach()``, G on ``D(fake)``) as pytorch/examples dcgan does; False = G's
+    # update draws fresh z, as the Keras sources do (``combined.train_on_batch(new z)``).
+    reuse_fake: bool = False
     description: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -136,7 +140,7 @@ _add(Recipe(
     source="PyTorch MNIST DCGAN (ConvTranspose2d, 1 -> 4 -> 7 -> 14 -> 28)",
     dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
     g_params=312_256, d_params=109_440,
-    dcgan_init=True,
+    dcgan_init=True, reuse_fake=True,
     budgets=Budgets(_SMOKE28, _b(2000, 64, 250, 1000), _b(20000, 128, 1000, 2000)),
     description="All-convolutional 28x28 DCGAN without conv biases.",
 ))
@@ -145,7 +149,7 @@ _add(Recipe(
     source="PyTorch DCGAN tutorial / pytorch/examples dcgan",
     dataset="clothing64", image_shape=(64, 64, 3), latent_dim=100,
     g_params=3_576_704, d_params=2_765_568,
-    dcgan_init=True,
+    dcgan_init=True, reuse_fake=True,
     budgets=Budgets(_SMOKE64, _b(100, 64, 20, 50), _b(10000, 128, 500, 1000)),
     description="nz100, ngf = ndf = 64: the canonical 64x64 DCGAN.",
 ))
@@ -154,7 +158,7 @@ _add(Recipe(
     source="Radford, Metz & Chintala 2015, Figure 1 (LSUN generator)",
     dataset="clothing64", image_shape=(64, 64, 3), latent_dim=100,
     g_params=18_855_040, d_params=4_315_585,
-    loss="logits", dcgan_init=True,
+    loss="logits", dcgan_init=True, reuse_fake=True,
     budgets=Budgets(_SMOKE64, _b(16, 32, 8, 8), _b(10000, 128, 500, 1000)),
     description="Project-and-reshape 100 -> 1024x4x4, k5 s2 transposed convolutions to 64x64x3.",
 ))

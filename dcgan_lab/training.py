@@ -300,7 +300,9 @@ def d_sub(cfg: Config, round_: int, j: int) -> int:
     ``t``. Each step runs ``cfg.rounds_per_step`` rounds of (``cfg.d_steps`` D updates, then one G
     update); D update ``j`` of round ``r`` uses ``sub = d_sub(cfg, r, j)`` for
     :func:`batch_indices` (with ``per_step=d_updates_per_step(cfg)``), :func:`noise` and
-    :func:`d_targets`; the G update of round ``r`` draws fresh ``z`` with ``sub = g_sub(cfg, r)``.
+    :func:`d_targets`; the G update of round ``r`` draws fresh ``z`` with ``sub = g_sub(cfg, r)``
+    (or, in the PyTorch step of a recipe that :func:`reuses_fake`, trains on the fake batch of
+    the round's last D update and draws nothing).
     """
     return round_ * cfg.d_steps + j
 
@@ -308,6 +310,14 @@ def d_sub(cfg: Config, round_: int, j: int) -> int:
 def g_sub(cfg: Config, round_: int = 0) -> int:
     """Stream ``sub`` index of the G update of round ``round_`` (see :func:`d_sub`)."""
     return cfg.rounds_per_step * cfg.d_steps + round_
+
+
+def reuses_fake(cfg: Config) -> bool:
+    """Whether the PyTorch step's G update reuses the fake batch of the round's last D update
+    (``Recipe.reuse_fake``: the PyTorch-origin recipes, as pytorch/examples dcgan does) instead
+    of drawing fresh ``z`` with ``sub = g_sub(cfg, r)``. Needs a full fake batch (no half batch).
+    """
+    return bool(cfg.recipe_obj.reuse_fake) and not cfg.half_batch
 
 
 def d_updates_per_step(cfg: Config) -> int:
@@ -366,11 +376,16 @@ class RunDir:
         """Check the folder and write ``config.json``. Returns True when resuming an existing run.
 
         A folder that holds a different run is refused unless ``force``; a folder that holds this
-        run is refused unless ``resume`` (or ``force``, which starts afresh).
+        run is refused unless ``resume`` (or ``force``, which starts afresh). Temporary files
+        that a killed run left half-written (``.NAME.*.tmp``: an atomic write that never got
+        renamed) are removed.
         """
         exists = self.check(cfg, resume=resume, force=force)
         self.path.mkdir(parents=True, exist_ok=True)
         self.samples.mkdir(exist_ok=True)
+        for folder in (self.path, self.samples):
+            for stale in folder.glob(".*.tmp*"):
+                stale.unlink(missing_ok=True)
         write_json(self.config_path, cfg.to_dict())
         return exists and resume and not force
 

@@ -52,7 +52,11 @@ def test_torchrun_two_gloo_processes_equal_one_process(tmp_path):
     one = train("torch-mnist", tmp_path / "one", options=TrainOptions(
         steps=STEPS, batch_size=BATCH), data="mnist", progress=False, speed=PLAIN)
     assert ddp["step"] == one["step"] == list(range(1, STEPS + 1))
-    np.testing.assert_allclose(_losses(ddp.rows), _losses(one.rows), atol=1e-5, rtol=0)
+    # history.csv keeps 6 significant digits (+-5e-6 at 1.6), and the mean of two half-batch
+    # gradients rounds differently from the full batch's, which Adam's first steps amplify
+    # (g / sqrt(v) ~ sign(g)): measured |diff| 1.9e-5 on loss_g at step 2 (torch-mnist, G
+    # trained on D's fake batch); a wrong shard or statistic moves the losses by 1e-2 and more.
+    np.testing.assert_allclose(_losses(ddp.rows), _losses(one.rows), atol=5e-5, rtol=0)
     # the saved generator loads into the one-process model (plain BatchNorm keys)
     from dcgan_lab.torch import load_generator
 

@@ -129,7 +129,7 @@ def test_softmax_and_confident_share() -> None:
 
 
 @pytest.mark.parametrize("layout", ["torch", "keras"])
-def test_permute_dense_inputs_gives_identical_outputs(layout: str) -> None:
+def test_permute_dense_inputs_gives_equal_outputs_within_1e10(layout: str) -> None:
     rng = np.random.default_rng(2)
     x = rng.normal(size=(16, 784))
     w = rng.normal(size=(128, 784))  # torch layout (out, in)

@@ -180,6 +180,45 @@ def test_ctrl_c_then_kill_9_then_resume_matches_straight(tmp_path, straight, mni
     _assert_same(tmp_path, straight["stacked"])
 
 
+_CHILD_PLAIN = textwrap.dedent("""
+    import sys, importlib
+    import numpy as np
+    from dcgan_lab import data
+    from dcgan_lab.training import TrainOptions
+    T = importlib.import_module("dcgan_lab.keras.train")
+    x, _ = data.load("mnist", "train", verbose=False)
+    opts = TrainOptions(steps=6, batch_size=8, sample_every=3, checkpoint_every=3, n_fixed=16)
+    T.train("dense-mnist", sys.argv[1], options=opts, data=np.ascontiguousarray(x[:256]),
+            progress=False)
+""")
+
+
+def test_kill_9_inside_a_checkpoint_write_keeps_the_previous_one(tmp_path, straight, mnist):
+    """kill -9 while the step-6 checkpoint is half on disk: the step-3 one loads and resumes to
+    the straight run's weights (within 1e-6)."""
+    env = dict(os.environ, DCGAN_LAB_PAUSE_IN_WRITE=f"{T.CHECKPOINT_NAME}:2")
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD_PLAIN, str(tmp_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not list(tmp_path.glob(".*.tmp.paused")):
+        if proc.poll() is not None or time.time() - t0 > 90:
+            proc.kill()
+            pytest.fail(f"the child never paused inside a write: {proc.communicate()}")
+        time.sleep(0.05)
+    half = Path(str(next(tmp_path.glob(".*.tmp.paused")))[:-len(".paused")])
+    assert half.stat().st_size > 0  # partly written, not yet renamed
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    with pytest.raises(CheckpointError):
+        T.load_checkpoint(half)
+    assert T.load_checkpoint(tmp_path / T.CHECKPOINT_NAME)["header"]["step"] == 3
+    h = _run(tmp_path, "dense-mnist", mnist, resume=True)
+    assert h["step"] == [1, 2, 3, 4, 5, 6]
+    assert not list(tmp_path.glob(".*.tmp*"))
+    _assert_same(tmp_path, straight["stacked"])
+
+
 def test_nan_stops_and_keeps_last_checkpoint(tmp_path, mnist, monkeypatch):
     real_step = T.train_step
 

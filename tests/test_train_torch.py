@@ -19,7 +19,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dcgan_lab import data  # noqa: E402
+from dcgan_lab import data, recipes  # noqa: E402
 from dcgan_lab.checkpoint import CheckpointError  # noqa: E402
 from dcgan_lab.history import COLUMNS, History  # noqa: E402
 from dcgan_lab.training import RunDirError, TrainingDiverged, TrainOptions, resolve  # noqa: E402
@@ -94,7 +94,7 @@ def test_run_folder_and_history(straight):
     assert T.load_checkpoint(straight / "checkpoint.pt")["step"] == 6
 
 
-def test_resume_is_bitwise_identical(tmp_path, straight, mnist):
+def test_resume_matches_straight_within_1e6(tmp_path, straight, mnist):
     _run(tmp_path, None, mnist, OPTS.replace(steps=3))
     assert T.load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 3
     with pytest.raises(RunDirError, match="--resume"):
@@ -173,6 +173,44 @@ def test_ctrl_c_then_kill_9_then_resume_matches_straight(tmp_path, straight, mni
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     # 3. Resume to the end: the same weights and history as the run never interrupted.
     _run(out, None, mnist, resume=True)
+    _assert_same(out, straight)
+    assert _rows(out) == _rows(straight)
+
+
+def _wait_for_pause(proc: subprocess.Popen, folder: Path, timeout: float = 60) -> Path:
+    """Wait until the child stops inside an atomic write (the DCGAN_LAB_PAUSE_IN_WRITE hook)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        paused = list(folder.glob(".*.tmp.paused"))
+        if paused:
+            return paused[0]
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"the child never paused inside a write: {proc.communicate()[0]}")
+
+
+def test_kill_9_inside_a_checkpoint_write_keeps_the_previous_one(tmp_path, straight, mnist):
+    """kill -9 while checkpoint.pt of step 4 is half on disk: the step-2 one loads and resumes
+    to the straight run's weights (within 1e-6)."""
+    out = tmp_path / "run"
+    opts = "steps=6, batch_size=8, sample_every=3, checkpoint_every=2, n_fixed=16"
+    script = _script(tmp_path, mnist, opts, hang_at=0, resume=False, hang_s=0)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DCGAN_LAB_PAUSE_IN_WRITE": "checkpoint.pt:2"}
+    proc = subprocess.Popen([sys.executable, str(script), str(out), str(tmp_path / "images.npy")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    paused = _wait_for_pause(proc, out)
+    half = Path(str(paused)[:-len(".paused")])
+    assert 0 < half.stat().st_size  # the new checkpoint is partly written, not yet renamed
+    proc.kill()  # SIGKILL: no handler, no cleanup
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    with pytest.raises(CheckpointError):  # what the rename would have installed is broken
+        T.load_checkpoint(half)
+    assert T.load_checkpoint(out / "checkpoint.pt")["step"] == 2
+    _run(out, None, mnist, resume=True)
+    assert not list(out.glob(".*.tmp*"))  # the resumed run removed the half-written file
     _assert_same(out, straight)
     assert _rows(out) == _rows(straight)
 
@@ -295,3 +333,85 @@ def test_images_are_checked_against_the_recipe(mnist):
         T.load_training_images(cfg, np.zeros((4, 32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="larger than the data set"):
         T.train("torch-mnist", "/nonexistent/never", options=OPTS, data=mnist[:4], device="cpu")
+
+
+def test_step_inputs_follow_the_shared_streams(mnist):
+    """The batches and z are those of the shared NumPy streams (the Keras twin's step_inputs are
+    checked against the same streams); a recipe that reuses D's fake batch draws no z_g."""
+    from dcgan_lab import training
+
+    keras_origin = resolve("dense-mnist", "torch", OPTS.replace(d_steps=2))
+    inp = T.step_inputs(4, mnist, keras_origin)
+    assert set(inp) == {"real", "z_d", "t_real", "t_fake", "z_g"}
+    assert inp["real"].shape == (2, 8, 1, 28, 28) and inp["z_g"].shape == (1, 8, 100)
+    for j in range(2):
+        rows = training.batch_indices(4, len(mnist), 8, 0, sub=j, per_step=2)
+        np.testing.assert_array_equal(inp["real"][j].numpy(),
+                                      data.to_float(mnist[rows]).transpose(0, 3, 1, 2))
+        np.testing.assert_array_equal(inp["z_d"][j].numpy(), training.noise(4, 8, 100, 0, sub=j))
+    np.testing.assert_array_equal(inp["z_g"][0].numpy(), training.noise(4, 8, 100, 0, sub=2))
+    torch_origin = resolve("torch-mnist", "torch", OPTS.replace(d_steps=2))
+    assert training.reuses_fake(torch_origin) and not training.reuses_fake(keras_origin)
+    inp2 = T.step_inputs(4, mnist, torch_origin)
+    assert set(inp2) == {"real", "z_d", "t_real", "t_fake"}  # G trains on G(z_d[-1])
+    for k in inp2:
+        assert torch.equal(inp2[k], inp[k]), k
+
+
+def _count_g_inputs(G) -> list[torch.Tensor]:
+    seen: list[torch.Tensor] = []
+    G.register_forward_hook(lambda mod, args, out: seen.append(args[0].detach().clone()))
+    return seen
+
+
+@pytest.mark.parametrize("name", ["torch-mnist", "dense-mnist"])
+def test_g_update_reuses_d_fake_batch_only_for_pytorch_recipes(mnist, name):
+    from dcgan_lab.torch.models import build
+
+    cfg = resolve(name, "torch", OPTS)
+    torch.manual_seed(0)
+    G, D = build(name)
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    seen = _count_g_inputs(G)
+    inputs = T.step_inputs(1, mnist, cfg)
+    T.train_step(1, G, D, opt_g, opt_d, mnist, cfg, torch.device("cpu"), inputs=inputs)
+    if recipes.get(name).reuse_fake:  # one G forward: D's fake batch, then G's update on it
+        assert len(seen) == 1 and torch.equal(seen[0], inputs["z_d"][0])
+    else:  # D's fakes under no_grad, then G on fresh z
+        assert len(seen) == 2 and torch.equal(seen[1], inputs["z_g"][0])
+    assert all(p.requires_grad for p in D.parameters())  # D was frozen for G's update only
+
+
+def test_torch_step_is_the_pytorch_examples_step(mnist):
+    """torch-mnist's step computes what pytorch/examples dcgan/main.py computes on the same
+    real batch and z: fake = netG(noise) once, D on real and fake.detach(), G on netD(fake)."""
+    from dcgan_lab.torch.models import build
+
+    cfg = resolve("torch-mnist", "torch", OPTS)
+    inputs = T.step_inputs(1, mnist, cfg)
+    pairs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        G, D = build("torch-mnist")
+        pairs.append((G, D, torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+                      torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))))
+    G, D, opt_g, opt_d = pairs[0]
+    T.train_step(1, G, D, opt_g, opt_d, mnist, cfg, torch.device("cpu"), inputs=inputs)
+    netG, netD, optimizerG, optimizerD = pairs[1]
+    criterion = torch.nn.BCELoss()
+    real, noise = inputs["real"][0], inputs["z_d"][0]
+    netD.zero_grad()
+    output = netD(real).view(-1)
+    criterion(output, torch.ones_like(output)).backward()
+    fake = netG(noise)
+    output = netD(fake.detach()).view(-1)
+    criterion(output, torch.zeros_like(output)).backward()
+    optimizerD.step()
+    netG.zero_grad()
+    output = netD(fake).view(-1)
+    criterion(output, torch.ones_like(output)).backward()
+    optimizerG.step()
+    for a, b in ((G, netG), (D, netD)):
+        for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+            assert torch.allclose(va.float(), vb.float(), atol=1e-6, rtol=0), k

@@ -5,7 +5,10 @@ Read :func:`train_step` first: it is one generator step, top to bottom --
 1. update D: maximise ``log D(x) + log(1 - D(G(z)))`` (BCE with target 1 on a real batch and
    target 0 on a fake batch; the targets may be soft, one-sided or noisy, see ganhacks);
 2. update G: maximise ``log D(G(z))`` (the non-saturating loss, BCE with target 1) or, for the
-   experiment, minimise ``log(1 - D(G(z)))`` (the saturating minimax loss).
+   experiment, minimise ``log(1 - D(G(z)))`` (the saturating minimax loss). The PyTorch-origin
+   recipes (``Recipe.reuse_fake``) do it on the very fake batch D was just trained on, as
+   pytorch/examples does (``fake = netG(noise)`` once; D on ``fake.detach()``; G on
+   ``netD(fake)``); the Keras-origin ones on a fresh ``z``, as their sources do.
 
 :func:`train` wraps it with everything that keeps a long run safe: a run folder, history rows,
 sample grids of a fixed ``z``, checkpoints (atomic, resumable bit for bit), Ctrl-C and NaN handling.
@@ -92,6 +95,8 @@ def step_inputs(step: int, images: np.ndarray, cfg: training.Config) -> dict[str
     Keys: ``real`` (U, n_real, C, H, W) float32 in [-1, 1], ``z_d`` (U, n_fake, latent),
     ``t_real`` (U, n_real, 1), ``t_fake`` (U, n_fake, 1), ``z_g`` (rounds, batch, latent), where
     U = rounds_per_step * d_steps and D update ``j`` of round ``r`` takes row ``r * d_steps + j``.
+    Recipes whose G update reuses D's fake batch (:func:`dcgan_lab.training.reuses_fake`) get no
+    ``z_g``: their G update of round ``r`` trains on ``G(z_d[r * d_steps + d_steps - 1])``.
     """
     from .. import data
 
@@ -110,9 +115,10 @@ def step_inputs(step: int, images: np.ndarray, cfg: training.Config) -> dict[str
             t_real, t_fake = training.d_targets(cfg, step, n_real, n_fake, sub=sub)
             out["t_real"].append(t_real)
             out["t_fake"].append(t_fake)
-        out["z_g"].append(training.noise(step, cfg.batch_size, latent, cfg.seed,
-                                         sub=training.g_sub(cfg, rnd)))
-    return {k: torch.from_numpy(np.ascontiguousarray(np.stack(v))) for k, v in out.items()}
+        if not training.reuses_fake(cfg):
+            out["z_g"].append(training.noise(step, cfg.batch_size, latent, cfg.seed,
+                                             sub=training.g_sub(cfg, rnd)))
+    return {k: torch.from_numpy(np.ascontiguousarray(np.stack(v))) for k, v in out.items() if v}
 
 
 def _autocast(device: torch.device, speed: Speed | None):
@@ -149,14 +155,24 @@ def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimiz
               else torch.contiguous_format)  # NHWC in memory, still indexed as NCHW
     amp = functools.partial(_autocast, device, speed)
 
+    reuse = training.reuses_fake(cfg)
+    # D's weights need no gradient in G's update (only G moves): they are frozen for it, which
+    # skips their weight-gradient kernels (about a third of that backward pass). Under DDP, G's
+    # update runs the wrapped module itself, so no all-reduce of D's unused gradients is waited for.
+    D_fixed = D.module if isinstance(D, nn.parallel.DistributedDataParallel) else D
     for rnd in range(cfg.rounds_per_step):
         # (1) Update D: maximise log(D(x)) + log(1 - D(G(z)))
         for j in range(cfg.d_steps):
             u = rnd * cfg.d_steps + j
             real, z, t_real, t_fake = x["real"][u], x["z_d"][u], x["t_real"][u], x["t_fake"][u]
             real = real.contiguous(memory_format=layout)
-            with torch.no_grad(), amp():  # D's update needs no gradient through G
-                fake = G(z)
+            if reuse and j == cfg.d_steps - 1:
+                with amp():  # kept with its graph: G's update below reuses this batch
+                    fake_g = G(z)
+                fake = fake_g.detach()
+            else:
+                with torch.no_grad(), amp():  # D's update needs no gradient through G
+                    fake = G(z)
 
             D.zero_grad()
             if cfg.d_batches == "separate":
@@ -179,15 +195,23 @@ def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimiz
                 (loss_d_real + loss_d_fake).backward()
             opt_d.step()
 
-        # (2) Update G: maximise log(D(G(z))) with fresh z (the "stacked" G -> D model, D fixed)
+        # (2) Update G: maximise log(D(G(z))) -- on D's fake batch (reuse_fake, the PyTorch
+        # sources) or on fresh z (the Keras sources' stacked G -> D model); D is held fixed
         G.zero_grad()
-        with amp():
-            out = D(G(x["z_g"][rnd])).float()
-        if cfg.g_loss == "non_saturating":
-            loss_g = criterion(out, torch.ones_like(out))  # -log D(G(z))
-        else:
-            loss_g = -criterion(out, torch.zeros_like(out))  # log(1 - D(G(z))): saturates
-        loss_g.backward()
+        d_params = [p for p in D_fixed.parameters() if p.requires_grad]
+        for p in d_params:
+            p.requires_grad_(False)
+        try:
+            with amp():
+                out = D_fixed(fake_g if reuse else G(x["z_g"][rnd])).float()
+            if cfg.g_loss == "non_saturating":
+                loss_g = criterion(out, torch.ones_like(out))  # -log D(G(z))
+            else:
+                loss_g = -criterion(out, torch.zeros_like(out))  # log(1 - D(G(z))): saturates
+            loss_g.backward()
+        finally:
+            for p in d_params:
+                p.requires_grad_(True)
         opt_g.step()
 
     return {
