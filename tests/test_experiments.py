@@ -14,11 +14,6 @@ torch = pytest.importorskip("torch")
 from dcgan_lab import classifier, experiments, stacked_mnist  # noqa: E402
 from dcgan_lab.training import TrainOptions  # noqa: E402
 
-try:
-    classifier.load_real("mnist", "test")
-except FileNotFoundError:  # pragma: no cover - CI has the data folder
-    pytest.skip("needs the MNIST data set (set DCGAN_LAB_DATA)", allow_module_level=True)
-
 
 class ConstantGenerator(torch.nn.Module):
     """Ignores z and returns the same image every time (the extreme of mode collapse)."""
