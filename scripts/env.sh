@@ -1,9 +1,9 @@
 # Sourced by the scripts: activate the venv and set the course's environment variables.
 # shellcheck shell=bash
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck disable=SC1091
 venv=${DCGAN_LAB_VENV:-.venv}
 case $venv in /*) ;; *) venv="$root/$venv" ;; esac  # DCGAN_LAB_VENV may be absolute or relative
+# shellcheck disable=SC1091
 source "$venv/bin/activate"
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-0}
