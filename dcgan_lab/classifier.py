@@ -231,10 +231,16 @@ def load_real(dataset: str, split: str = "train", download: bool = True,
     fewer of them (``dcgan_lab.data.last_source(dataset)`` says which). Pass
     ``allow_sample=False`` where only the full split will do (recording a classifier's accuracy).
     """
+    import warnings
+
     from dcgan_lab import data
 
     _check_dataset(dataset)
-    x, y = data.load(dataset, split, allow_sample=allow_sample, download=download, verbose=False)
+    with warnings.catch_warnings():
+        # the sample notice belongs to the caller's own data.load; metrics on it are just smaller
+        warnings.filterwarnings("ignore", message=r"dcgan_lab: .*embedded SAMPLE")
+        x, y = data.load(dataset, split, allow_sample=allow_sample, download=download,
+                         verbose=False)
     if x.ndim == 3:
         x = x[..., None]
     return x, y
