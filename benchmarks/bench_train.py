@@ -239,41 +239,19 @@ def torch_alternating(recipe_name: str, batch_size: int, blocks: int, block_step
     cfg = cfg.__class__(**{**cfg.to_dict(), "steps": 10**9})
     criterion = torch.nn.BCELoss() if cfg.loss == "bce" else torch.nn.BCEWithLogitsLoss()
     nz = cfg.recipe_obj.latent_dim
-    counter = {"ours": 0, "reference": 0}
+    from alternate import alternate
 
-    cpu: dict[str, float] = {"ours": 0.0, "reference": 0.0}
+    def ours(i: int) -> None:
+        T.train_step(i, G, D, opt_g, opt_d, images, cfg, device, speed=fast)
 
-    def block(which: str, n: int) -> float:
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(n):
-            counter[which] += 1
-            i = counter[which]
-            if which == "ours":
-                T.train_step(i, G, D, opt_g, opt_d, images, cfg, device, speed=fast)
-            else:
-                _canonical_step(torch, netG, netD, optimizerG, optimizerD, criterion, nz,
-                                device, images, batch_size, i)
-        _torch_sync(torch, device)
-        cpu[which] += time.process_time() - c0
-        return time.perf_counter() - t0
+    def reference(i: int) -> None:
+        _canonical_step(torch, netG, netD, optimizerG, optimizerD, criterion, nz, device, images,
+                        batch_size, i)
 
-    block("ours", warmup)
-    block("reference", warmup)
-    cpu.update(ours=0.0, reference=0.0)
-    times: dict[str, list[float]] = {"ours": [], "reference": []}
-    for b in range(blocks):
-        for which in ("ours", "reference") if b % 2 == 0 else ("reference", "ours"):
-            times[which].append(block(which, block_steps))
-    ratio = sum(times["reference"]) / sum(times["ours"])
+    r = alternate({"ours": ours, "reference": reference}, blocks, block_steps, warmup,
+                  sync=lambda: _torch_sync(torch, device))
     return {"recipe": recipe_name, "batch_size": batch_size, "device": str(device),
-            "block_steps": block_steps, "blocks": blocks, "threads": torch.get_num_threads(),
-            "ours_s": [round(t, 3) for t in times["ours"]],
-            "reference_s": [round(t, 3) for t in times["reference"]],
-            "ours_steps_per_s": blocks * block_steps / sum(times["ours"]),
-            "reference_steps_per_s": blocks * block_steps / sum(times["reference"]),
-            "ratio": ratio, "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
-            # CPU seconds of this process: on a shared machine, less disturbed by the other jobs
-            "cpu_ratio": cpu["reference"] / cpu["ours"]}
+            "threads": torch.get_num_threads(), **r}
 
 
 #: framework -> {"ours": fn, "reference": fn}; fn(recipe, steps, batch_size, warmup) -> dict

@@ -237,41 +237,19 @@ def keras_alternating(recipe_name: str, batch_size: int, blocks: int, block_step
     G2, D2 = build(recipe_name)
     ref_step = _reference_step_fn(cfg, G2, D2)
     images = _images(cfg.recipe_obj, batch_size)
-    counter = {"ours": 0, "reference": 0}
+    from alternate import alternate
 
-    cpu: dict[str, float] = {"ours": 0.0, "reference": 0.0}
+    def ours(i: int) -> None:
+        T.train_step(i, trainer, images, cfg)
 
-    def block(which: str, n: int) -> float:
+    def reference(i: int) -> None:
         import tensorflow as tf
 
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(n):
-            counter[which] += 1
-            i = counter[which]
-            if which == "ours":
-                T.train_step(i, trainer, images, cfg)
-            else:
-                for _ in range(cfg.rounds_per_step):
-                    ref_step(tf.convert_to_tensor(_reference_batch(images, batch_size, i)))
-        cpu[which] += time.process_time() - c0
-        return time.perf_counter() - t0
+        for _ in range(cfg.rounds_per_step):
+            ref_step(tf.convert_to_tensor(_reference_batch(images, batch_size, i)))
 
-    block("ours", warmup)
-    block("reference", warmup)
-    cpu.update(ours=0.0, reference=0.0)
-    times: dict[str, list[float]] = {"ours": [], "reference": []}
-    for b in range(blocks):
-        for which in ("ours", "reference") if b % 2 == 0 else ("reference", "ours"):
-            times[which].append(block(which, block_steps))
-    return {"recipe": recipe_name, "batch_size": batch_size, "block_steps": block_steps,
-            "blocks": blocks, "ours_s": [round(t, 3) for t in times["ours"]],
-            "reference_s": [round(t, 3) for t in times["reference"]],
-            "ours_steps_per_s": blocks * block_steps / sum(times["ours"]),
-            "reference_steps_per_s": blocks * block_steps / sum(times["reference"]),
-            "ratio": sum(times["reference"]) / sum(times["ours"]),
-            "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
-            # CPU seconds of this process: on a shared machine, less disturbed by the other jobs
-            "cpu_ratio": cpu["reference"] / cpu["ours"]}
+    r = alternate({"ours": ours, "reference": reference}, blocks, block_steps, warmup)
+    return {"recipe": recipe_name, "batch_size": batch_size, **r}
 
 
 def main(argv: list[str] | None = None) -> dict:
