@@ -8,6 +8,8 @@
     dcgan-lab arithmetic conv 28 --kernel 3 --stride 2 --padding 1
     dcgan-lab arithmetic transpose 7 --kernel 4 --stride 2 --padding 1
     dcgan-lab arithmetic plan 64
+    dcgan-lab import-weights netG.pth --recipe dcgan64 --framework torch --out runs/imported
+    dcgan-lab export runs/imported --onnx generator.onnx
 
 Frameworks are imported only when a command needs one. Bad options exit with status 2 and a
 message listing the choices; a run that cannot start or continue (a folder holding another run,
@@ -30,9 +32,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors reported as one line (exit status 1) instead of a traceback."""
     from . import data
     from .checkpoint import CheckpointError
+    from .onnx_export import ExportError
 
-    return (training.RunDirError, CheckpointError, training.TrainingDiverged,
-            data.DatasetNotFound, data.DatasetError, _FrameworkMissing, _CannotEvaluate)
+    errors: tuple[type[BaseException], ...] = (
+        training.RunDirError, CheckpointError, training.TrainingDiverged, data.DatasetNotFound,
+        data.DatasetError, _FrameworkMissing, _CannotEvaluate, ExportError)
+    if "dcgan_lab.interop" in sys.modules:  # imported (with torch) only by import-weights
+        errors += (sys.modules["dcgan_lab.interop"].WeightsMismatch,)
+    return errors
 
 
 class _FrameworkMissing(RuntimeError):
@@ -181,7 +188,30 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--stride", "-s", type=_positive_int, default=2)
     pl.add_argument("--discriminator", action="store_true",
                     help="plan the discriminator's strided convolutions instead")
-    for sp in (t, c, tr, pl):
+    iw = sub.add_parser("import-weights", help="import a canonical DCGAN's weights as a run",
+                        description="Read a generator state dict saved by the canonical PyTorch "
+                                    "DCGAN (pytorch/examples dcgan/main.py, the PyTorch "
+                                    "tutorial's netG.pth) into a run folder that sample, evaluate "
+                                    "and train --resume accept. Layers are matched by structure "
+                                    "and shape; the outputs are checked against a rebuild of the "
+                                    "source's network.")
+    iw.add_argument("path", type=Path, metavar="PATH", help="the generator's state dict (netG.pth)")
+    iw.add_argument("--recipe", required=True, choices=recipes.names(), metavar="RECIPE",
+                    help="the recipe the weights are for (canonical source: dcgan64)")
+    iw.add_argument("--framework", choices=("torch",), default="torch",
+                    help="the framework that saved PATH (torch)")
+    iw.add_argument("--discriminator", type=Path, default=None, metavar="NETD",
+                    help="the discriminator's state dict (netD.pth); default: a fresh D")
+    iw.add_argument("--out", type=Path, required=True, help="the run folder to write")
+    iw.add_argument("--force", action="store_true", help="replace a run already in --out")
+
+    ex = sub.add_parser("export", help="export a run's generator to ONNX",
+                        description="Write the generator of RUN_DIR (PyTorch or Keras) as ONNX "
+                                    "and check it against the framework's own output with "
+                                    "onnxruntime (the largest difference is printed).")
+    ex.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    ex.add_argument("--onnx", type=Path, required=True, metavar="OUT.onnx")
+    for sp in (t, c, tr, pl, iw):
         sp.set_defaults(parser=sp)  # usage errors found after parsing show the right usage line
     return p
 
@@ -373,6 +403,44 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_weights(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Import a canonical generator (and discriminator) into a run folder."""
+    if args.recipe != "dcgan64":
+        parser.error(f"--recipe {args.recipe}: a canonical PyTorch source exists for dcgan64 only")
+    _framework("torch")
+    from . import interop
+
+    report = interop.import_torch(args.path, args.recipe, args.out,
+                                  discriminator=args.discriminator, force=args.force)
+    print(f"imported {args.path} as {args.recipe} (torch) into {report.run_dir}")
+    print(f"  generator: max |difference| to the source's network = {report.g_max_diff:.3g} "
+          f"(16 samples)")
+    if report.d_max_diff is None:
+        print("  discriminator: none given; a freshly initialised D")
+    else:
+        print(f"  discriminator: max |difference| to the source's network = "
+              f"{report.d_max_diff:.3g}")
+    print(f"  dcgan-lab sample {report.run_dir} and evaluate use these weights; "
+          f"dcgan-lab train {args.recipe} --out {report.run_dir} --resume continues training "
+          f"from them with fresh Adam optimisers (weights only: no optimiser state was imported)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a run's generator to ONNX, checked with onnxruntime."""
+    from . import onnx_export
+
+    cfg = training.RunDir(args.run_dir).read_config()
+    _framework(cfg.framework)
+    diff = onnx_export.export(args.run_dir, args.onnx)
+    size = args.onnx.stat().st_size / 1e6
+    print(f"wrote {args.onnx} ({size:.1f} MB): the {cfg.recipe} generator of {args.run_dir} "
+          f"({cfg.framework}), input z (N, {cfg.recipe_obj.latent_dim}) -> images NCHW in [-1, 1]")
+    print(f"onnxruntime vs {cfg.framework}: max |difference| = {diff:.3g} over 16 samples "
+          f"(tolerance {onnx_export.TOLERANCE:.0e})")
+    return 0
+
+
 def cmd_arithmetic(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from . import arithmetic as ar
 
@@ -427,6 +495,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sample(args)
         if args.command == "evaluate":
             return cmd_evaluate(args)
+        if args.command == "import-weights":
+            return cmd_import_weights(args, args.parser)
+        if args.command == "export":
+            return cmd_export(args)
         return cmd_arithmetic(args, args.parser)
     except KeyboardInterrupt:
         return 130  # the trainer has printed how to resume
