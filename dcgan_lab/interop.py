@@ -14,6 +14,7 @@ not fit. Files are read with ``torch.load(..., weights_only=True)``: no pickled 
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,10 +97,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise WeightsMismatch(f"{path}: no such file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns before refusing a pickle; we say it once
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - anything unreadable is reported in one line
-        raise WeightsMismatch(f"{path} is not a PyTorch state dict that loads safely "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+        raise WeightsMismatch(f"{path} is not a PyTorch state dict that loads safely with "
+                              f"torch.load(weights_only=True) ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:100]})") from None
     if not isinstance(state, dict) or not state or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise WeightsMismatch(f"{path} is not a state dict (a dict of names to tensors, as "
