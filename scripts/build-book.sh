@@ -16,6 +16,12 @@ if [ "${DCGAN_LAB_BOOK_EXECUTE:-auto}" = "off" ]; then
   echo "book: execution off (building from the stored outputs)"
 fi
 rm -rf _build/html/reports
+# The live page's model (book/appendix_live.md): the reference generator as ONNX, checked against
+# PyTorch with onnxruntime. Written here, not committed (the repository keeps the float16 .pt).
+live_model=book/_static/live/dcgan64.onnx
+if [ ! -f "$live_model" ] || [ book/reference/dcgan64-torch/generator.pt -nt "$live_model" ]; then
+  python -m dcgan_lab.cli export book/reference/dcgan64-torch --onnx "$live_model"
+fi
 t0=$(date +%s)
 set +e
 jupyter-book build . -W -n --keep-going "${config[@]}" 2>&1 | tee _build/book.log

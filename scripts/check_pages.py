@@ -6,6 +6,10 @@ by MathJax where the page has math, no figure printed as text ("<Figure size ...
 output or traceback shown, no failed request. A screenshot of each page is saved in
 _build/screenshots/. Uses Playwright with the system Chromium (Debian's package), never a
 downloaded browser. Prints one line per page and a closing 'N passed, N failed' line.
+
+The live page (LIVE_PAGE: the reference generator run with onnxruntime-web) is also used: it must
+exist with its model and runtime files, load the model, draw a grid, draw a new one when its
+button is clicked and a new interpolation frame when its slider moves, without a console error.
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ ERROR_MARKERS = ("Traceback (most recent call last)", "Error in callback", "Cell
 # The least number of loaded images (figures, grids, GIFs) each chapter must show; the same
 # numbers are asserted on the executed notebooks (tests/test_book_outputs.py).
 MIN_IMAGES = {"01": 3, "02": 2, "03": 4, "04": 4, "05": 3}
+LIVE_PAGE = "book/appendix_live.html"
+LIVE_FILES = ("_static/live/dcgan64.onnx", "_static/live/live.js", "_static/ort/ort.wasm.min.js",
+              "_static/ort/ort-wasm-simd-threaded.mjs", "_static/ort/ort-wasm-simd-threaded.wasm")
+# Console errors that jupyter-book 1.x's theme raises on every page, the live one included
+# (sphinx-thebe declares THEBE_JS_URL twice; pydata-sphinx-theme reads an empty stored mode):
+# not the live page's, so not counted against it.
+THEME_CONSOLE_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",
+                        "Got invalid theme mode")
+LIVE_TIMEOUT_MS = 180_000  # model load + 64 samples on one WebAssembly thread of a busy CI box
 
 
 def min_images(name: str) -> int:
@@ -86,6 +99,63 @@ def check_page(page, url: str, shot: Path) -> tuple[list[str], int]:
     return problems, loaded
 
 
+_CANVAS = """id => { const c = document.getElementById(id);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let sum = 0, sq = 0; for (let i = 0; i < d.length; i += 4) { sum += d[i]; sq += d[i] * d[i]; }
+    const n = d.length / 4; return [c.toDataURL(), sq / n - (sum / n) ** 2]; }"""
+
+
+def _rendered(page, done: int) -> None:
+    page.wait_for_function(f"window.dcganLive.renders > {done} || window.dcganLive.state === "
+                           f"'error'", timeout=LIVE_TIMEOUT_MS)
+
+
+def check_live(page, url: str, html: Path) -> tuple[list[str], str]:
+    """Problems of the live page, and a note of what it did."""
+    missing = [f for f in LIVE_FILES if not (html / f).is_file()]
+    if missing:
+        return [f"missing from the build: {', '.join(missing)}"], ""
+    errors: list[str] = []
+
+    def record(text: str) -> None:
+        if not any(known in text for known in THEME_CONSOLE_ERRORS):
+            errors.append(text)
+
+    page.on("console", lambda m: record(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: record(str(e)))
+    page.goto(url, wait_until="load")
+    try:
+        page.wait_for_function("window.dcganLive && ['ready', 'error'].includes(dcganLive.state)",
+                               timeout=LIVE_TIMEOUT_MS)
+    except Exception:
+        return [f"the generator was not ready after {LIVE_TIMEOUT_MS // 1000} s", *errors], ""
+    state, error, renders = page.evaluate("[dcganLive.state, dcganLive.error, dcganLive.renders]")
+    if state != "ready":
+        return [f"the generator failed: {error}", *errors], ""
+    problems: list[str] = []
+    grid0, spread0 = page.evaluate(_CANVAS, "live-grid")
+    if spread0 < 1.0:
+        problems.append(f"the first grid is blank (pixel variance {spread0:.2f})")
+    page.click("#live-button")
+    _rendered(page, renders)
+    grid1, _ = page.evaluate(_CANVAS, "live-grid")
+    if grid1 == grid0:
+        problems.append("the grid did not change after a click on 'New z'")
+    walk0, _ = page.evaluate(_CANVAS, "live-walk")
+    renders = page.evaluate("dcganLive.renders")
+    page.evaluate("""() => { const s = document.getElementById('live-slider');
+        s.value = '100'; s.dispatchEvent(new Event('input')); }""")
+    _rendered(page, renders)
+    walk1, _ = page.evaluate(_CANVAS, "live-walk")
+    if walk1 == walk0:
+        problems.append("the interpolation frame did not change when the slider moved")
+    if page.evaluate("dcganLive.state") != "ready":
+        problems.append(f"the generator failed: {page.evaluate('dcganLive.error')}")
+    problems += [f"console error: {e[:200]}" for e in errors]
+    status = page.inner_text("#live-status")
+    return problems, status
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--html", type=Path, default=ROOT / "_build" / "html")
@@ -124,6 +194,20 @@ def main() -> int:
             else:
                 passed += 1
                 print(f"ok   {rel} ({loaded} images)")
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        if (args.html / LIVE_PAGE).is_file():
+            problems, note = check_live(page, f"{base}/{LIVE_PAGE}", args.html)
+            page.screenshot(path=str(shots / "appendix_live_clicked.png"), full_page=False)
+        else:
+            problems, note = ["page missing from the build"], ""
+        page.close()
+        if problems:
+            failed += 1
+            print(f"FAIL {LIVE_PAGE} (live generator): "
+                  + "; ".join(" ".join(p.split())[:300] for p in problems))
+        else:
+            passed += 1
+            print(f"ok   {LIVE_PAGE} (live generator: button and slider redraw; {note})")
         browser.close()
     server.shutdown()
     print(f"{passed} passed, {failed} failed")
