@@ -32,14 +32,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors reported as one line (exit status 1) instead of a traceback."""
     from . import data
     from .checkpoint import CheckpointError
+    from .importing import WeightsMismatch
     from .onnx_export import ExportError
 
-    errors: tuple[type[BaseException], ...] = (
-        training.RunDirError, CheckpointError, training.TrainingDiverged, data.DatasetNotFound,
-        data.DatasetError, _FrameworkMissing, _CannotEvaluate, ExportError)
-    if "dcgan_lab.interop" in sys.modules:  # imported (with torch) only by import-weights
-        errors += (sys.modules["dcgan_lab.interop"].WeightsMismatch,)
-    return errors
+    return (training.RunDirError, CheckpointError, training.TrainingDiverged,
+            data.DatasetNotFound, data.DatasetError, _FrameworkMissing, _CannotEvaluate,
+            ExportError, WeightsMismatch)
 
 
 class _FrameworkMissing(RuntimeError):
@@ -189,19 +187,21 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--discriminator", action="store_true",
                     help="plan the discriminator's strided convolutions instead")
     iw = sub.add_parser("import-weights", help="import a canonical DCGAN's weights as a run",
-                        description="Read a generator state dict saved by the canonical PyTorch "
-                                    "DCGAN (pytorch/examples dcgan/main.py, the PyTorch "
-                                    "tutorial's netG.pth) into a run folder that sample, evaluate "
-                                    "and train --resume accept. Layers are matched by structure "
-                                    "and shape; the outputs are checked against a rebuild of the "
-                                    "source's network.")
-    iw.add_argument("path", type=Path, metavar="PATH", help="the generator's state dict (netG.pth)")
+                        description="Read a generator saved by a canonical source (PyTorch: the "
+                                    "state dict of pytorch/examples dcgan/main.py or the PyTorch "
+                                    "tutorial, netG.pth, for dcgan64; Keras: a .keras or "
+                                    ".weights.h5 of the recipe's network) into a run folder that "
+                                    "sample, evaluate and train --resume accept. Layers are "
+                                    "matched by structure and shape; the outputs are checked "
+                                    "against the source's own network.")
+    iw.add_argument("path", type=Path, metavar="PATH",
+                    help="the generator (netG.pth, G.keras or G.weights.h5)")
     iw.add_argument("--recipe", required=True, choices=recipes.names(), metavar="RECIPE",
-                    help="the recipe the weights are for (canonical source: dcgan64)")
-    iw.add_argument("--framework", choices=("torch",), default="torch",
-                    help="the framework that saved PATH (torch)")
+                    help="the recipe the weights are for (torch: dcgan64)")
+    iw.add_argument("--framework", choices=training.FRAMEWORKS, required=True,
+                    help="the framework that saved PATH")
     iw.add_argument("--discriminator", type=Path, default=None, metavar="NETD",
-                    help="the discriminator's state dict (netD.pth); default: a fresh D")
+                    help="the discriminator, saved the same way; default: a fresh D")
     iw.add_argument("--out", type=Path, required=True, help="the run folder to write")
     iw.add_argument("--force", action="store_true", help="replace a run already in --out")
 
@@ -405,21 +405,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_import_weights(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Import a canonical generator (and discriminator) into a run folder."""
-    if args.recipe != "dcgan64":
+    if args.framework == "torch" and args.recipe != "dcgan64":
         parser.error(f"--recipe {args.recipe}: a canonical PyTorch source exists for dcgan64 only")
-    _framework("torch")
-    from . import interop
-
-    report = interop.import_torch(args.path, args.recipe, args.out,
-                                  discriminator=args.discriminator, force=args.force)
-    print(f"imported {args.path} as {args.recipe} (torch) into {report.run_dir}")
-    print(f"  generator: max |difference| to the source's network = {report.g_max_diff:.3g} "
-          f"(16 samples)")
-    if report.d_max_diff is None:
-        print("  discriminator: none given; a freshly initialised D")
+    _framework(args.framework)
+    if args.framework == "torch":
+        from .interop import import_torch as do_import
     else:
-        print(f"  discriminator: max |difference| to the source's network = "
-              f"{report.d_max_diff:.3g}")
+        from .interop_keras import import_keras as do_import
+    report = do_import(args.path, args.recipe, args.out, discriminator=args.discriminator,
+                       force=args.force)
+    print(f"imported {args.path} as {args.recipe} ({args.framework}) into {report.run_dir}")
+    for what, given, diff in (("generator", args.path, report.g_max_diff),
+                              ("discriminator", args.discriminator, report.d_max_diff)):
+        if given is None:
+            print(f"  {what}: none given; a freshly initialised D")
+        elif diff is None:
+            print(f"  {what}: {given} holds weights only (.weights.h5): Keras loaded them into "
+                  f"the recipe's network")
+        else:
+            print(f"  {what}: max |difference| to the source's network = {diff:.3g} "
+                  f"(16 inputs)")
     print(f"  dcgan-lab sample {report.run_dir} and evaluate use these weights; "
           f"dcgan-lab train {args.recipe} --out {report.run_dir} --resume continues training "
           f"from them with fresh Adam optimisers (weights only: no optimiser state was imported)")

@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from . import training
+from .importing import ImportReport, WeightsMismatch
 
 #: the recipes a canonical source exists for, with the rebuild of that source's networks
 CANONICAL = {"dcgan64": "pytorch/examples dcgan/main.py (nz=100, ngf=ndf=64, nc=3)"}
-
-
-class WeightsMismatch(ValueError):
-    """A weights file that cannot be read, or does not fit the recipe's network."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,15 +151,6 @@ def match_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.Te
 
 # --------------------------------------------------------------------------------------------
 # the import
-
-
-@dataclass
-class ImportReport:
-    """What :func:`import_torch` did: the run folder and the largest output differences."""
-
-    run_dir: Path
-    g_max_diff: float
-    d_max_diff: float | None
 
 
 def _max_diff(ours: nn.Module, theirs: nn.Module, x: torch.Tensor, x_theirs: torch.Tensor) -> float:

@@ -81,7 +81,7 @@ def test_import_then_sample_gives_the_canonical_networks_images(canonical, tmp_p
 def test_train_resume_continues_from_the_imported_weights(canonical, tmp_path):
     net_g, _, _ = canonical
     run = tmp_path / "run"
-    assert cli("import-weights", net_g, "--recipe", "dcgan64", "--out", run).returncode == 0
+    assert cli("import-weights", net_g, "--recipe", "dcgan64", "--framework", "torch", "--out", run).returncode == 0
     r = cli("train", "dcgan64", "--out", run, "--resume", "--steps", "1", "--no-progress")
     assert r.returncode == 0, r.stderr
     assert "resuming dcgan64 from step 0" in r.stdout
@@ -90,14 +90,14 @@ def test_train_resume_continues_from_the_imported_weights(canonical, tmp_path):
 
 def test_a_file_of_another_architecture_is_one_line_naming_the_layer(canonical, tmp_path):
     _, net_d, _ = canonical
-    r = cli("import-weights", net_d, "--recipe", "dcgan64", "--out", tmp_path / "run")
+    r = cli("import-weights", net_d, "--recipe", "dcgan64", "--framework", "torch", "--out", tmp_path / "run")
     err = _one_line_error(r)
     assert "main.0" in err and "64x3x4x4" in err and str(net_d) in err
     assert not (tmp_path / "run").exists()
 
     smaller = CanonicalGenerator(ngf=32)  # same layer kinds, other widths
     torch.save(smaller.state_dict(), tmp_path / "small.pth")
-    err = _one_line_error(cli("import-weights", tmp_path / "small.pth", "--recipe", "dcgan64",
+    err = _one_line_error(cli("import-weights", tmp_path / "small.pth", "--recipe", "dcgan64", "--framework", "torch",
                               "--out", tmp_path / "run"))
     assert "main.0" in err and "100x256x4x4" in err
 
@@ -109,9 +109,33 @@ def test_unsafe_or_foreign_files_are_refused(tmp_path):
 
     bad = tmp_path / "pickled.pth"
     bad.write_bytes(pickle.dumps(Payload()))
-    r = cli("import-weights", bad, "--recipe", "dcgan64", "--out", tmp_path / "run")
+    r = cli("import-weights", bad, "--recipe", "dcgan64", "--framework", "torch", "--out", tmp_path / "run")
     assert "code ran" not in r.stdout
     assert str(bad) in _one_line_error(r)
-    err = _one_line_error(cli("import-weights", tmp_path / "missing.pth", "--recipe", "dcgan64",
+    err = _one_line_error(cli("import-weights", tmp_path / "missing.pth", "--recipe", "dcgan64", "--framework", "torch",
                               "--out", tmp_path / "run"))
     assert "no such file" in err
+
+
+def test_keras_files_import_and_a_foreign_one_is_one_line(tmp_path):
+    keras = pytest.importorskip("keras")
+    from dcgan_lab.keras import load_generator, sample
+    from dcgan_lab.keras.models import build
+
+    keras.utils.set_random_seed(4)
+    G, _ = build("dense-mnist")
+    G.save(tmp_path / "G.keras")
+    G.save_weights(tmp_path / "G.weights.h5")
+    build("gia-dcgan-mnist")[0].save(tmp_path / "other.keras")
+    want = sample(G, 6, seed=2)
+    for name in ("G.keras", "G.weights.h5"):
+        run = tmp_path / f"run-{name}"
+        r = cli("import-weights", tmp_path / name, "--recipe", "dense-mnist", "--framework",
+                "keras", "--out", run)
+        assert r.returncode == 0, r.stderr
+        assert np.array_equal(sample(load_generator(run), 6, seed=2), want)
+        if name == "G.keras":  # compared with the loaded model's own images
+            assert "max |difference| to the source's network = 0 " in r.stdout
+    err = _one_line_error(cli("import-weights", tmp_path / "other.keras", "--recipe",
+                              "dense-mnist", "--framework", "keras", "--out", tmp_path / "bad"))
+    assert "layer 0" in err and "100x12544" in err
