@@ -1,4 +1,5 @@
-"""The ``dcgan-lab`` command line: recipes, train, sample, evaluate, arithmetic.
+"""The ``dcgan-lab`` command line: recipes, train, sample, evaluate, arithmetic, import-weights,
+export.
 
     dcgan-lab recipes
     dcgan-lab train torch-mnist --framework torch --profile smoke --out runs/mnist
@@ -84,6 +85,36 @@ def _padding(text: str) -> int | str:
 
 # --------------------------------------------------------------------------------------------
 # the parser
+
+
+def _add_interop_parsers(sub) -> argparse.ArgumentParser:
+    """The ``import-weights`` and ``export`` subcommands; returns the first's parser."""
+    iw = sub.add_parser("import-weights", help="import a canonical DCGAN's weights as a run",
+                        description="Read a generator saved by a canonical source (PyTorch: the "
+                                    "state dict of pytorch/examples dcgan/main.py or the PyTorch "
+                                    "tutorial, netG.pth, for dcgan64; Keras: a .keras or "
+                                    ".weights.h5 of the recipe's network) into a run folder that "
+                                    "sample, evaluate and train --resume accept. Layers are "
+                                    "matched by structure and shape; the outputs are checked "
+                                    "against the source's own network.")
+    iw.add_argument("path", type=Path, metavar="PATH",
+                    help="the generator (netG.pth, G.keras or G.weights.h5)")
+    iw.add_argument("--recipe", required=True, choices=recipes.names(), metavar="RECIPE",
+                    help="the recipe the weights are for (torch: dcgan64)")
+    iw.add_argument("--framework", choices=training.FRAMEWORKS, required=True,
+                    help="the framework that saved PATH")
+    iw.add_argument("--discriminator", type=Path, default=None, metavar="NETD",
+                    help="the discriminator, saved the same way; default: a fresh D")
+    iw.add_argument("--out", type=Path, required=True, help="the run folder to write")
+    iw.add_argument("--force", action="store_true", help="replace a run already in --out")
+
+    ex = sub.add_parser("export", help="export a run's generator to ONNX",
+                        description="Write the generator of RUN_DIR (PyTorch or Keras) as ONNX "
+                                    "and check it against the framework's own output with "
+                                    "onnxruntime (the largest difference is printed).")
+    ex.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    ex.add_argument("--onnx", type=Path, required=True, metavar="OUT.onnx")
+    return iw
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,31 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--stride", "-s", type=_positive_int, default=2)
     pl.add_argument("--discriminator", action="store_true",
                     help="plan the discriminator's strided convolutions instead")
-    iw = sub.add_parser("import-weights", help="import a canonical DCGAN's weights as a run",
-                        description="Read a generator saved by a canonical source (PyTorch: the "
-                                    "state dict of pytorch/examples dcgan/main.py or the PyTorch "
-                                    "tutorial, netG.pth, for dcgan64; Keras: a .keras or "
-                                    ".weights.h5 of the recipe's network) into a run folder that "
-                                    "sample, evaluate and train --resume accept. Layers are "
-                                    "matched by structure and shape; the outputs are checked "
-                                    "against the source's own network.")
-    iw.add_argument("path", type=Path, metavar="PATH",
-                    help="the generator (netG.pth, G.keras or G.weights.h5)")
-    iw.add_argument("--recipe", required=True, choices=recipes.names(), metavar="RECIPE",
-                    help="the recipe the weights are for (torch: dcgan64)")
-    iw.add_argument("--framework", choices=training.FRAMEWORKS, required=True,
-                    help="the framework that saved PATH")
-    iw.add_argument("--discriminator", type=Path, default=None, metavar="NETD",
-                    help="the discriminator, saved the same way; default: a fresh D")
-    iw.add_argument("--out", type=Path, required=True, help="the run folder to write")
-    iw.add_argument("--force", action="store_true", help="replace a run already in --out")
-
-    ex = sub.add_parser("export", help="export a run's generator to ONNX",
-                        description="Write the generator of RUN_DIR (PyTorch or Keras) as ONNX "
-                                    "and check it against the framework's own output with "
-                                    "onnxruntime (the largest difference is printed).")
-    ex.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    ex.add_argument("--onnx", type=Path, required=True, metavar="OUT.onnx")
+    iw = _add_interop_parsers(sub)
     for sp in (t, c, tr, pl, iw):
         sp.set_defaults(parser=sp)  # usage errors found after parsing show the right usage line
     return p
