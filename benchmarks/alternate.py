@@ -61,13 +61,14 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 
 def record(result: dict, kind: str, argv: list[str], path: Path = RESULTS) -> dict:
     """Append ``result`` of an alternating run to ``path``'s ``"alternating"`` list, with what a
-    reader needs to judge it: ``kind`` (``"torch"`` or ``"keras"``), the exact command, the UTC
-    date, the machine (architecture, CPU count, CPU model) and the load average before and after.
+    reader needs to judge it: ``kind`` (``"torch"`` or ``"keras"``), the exact command (with
+    ``OMP_NUM_THREADS`` if set), the UTC date, the machine (architecture, CPU count, CPU model) and the load average before and after.
     Other keys of the file are kept. Returns the stored entry."""
-    entry = {"kind": kind, "command": "python " + " ".join(shlex.quote(a) for a in argv),
+    threads = os.environ.get("OMP_NUM_THREADS")
+    command = "python " + " ".join(shlex.quote(a) for a in argv)
+    entry = {"kind": kind, "command": (f"OMP_NUM_THREADS={threads} " if threads else "") + command,
              "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {_cpu_model()}",
-             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
              "load_before": result.pop("load_before", None),
              "load_after": [round(x, 2) for x in os.getloadavg()], **result}
     data = json.loads(path.read_text()) if path.exists() else {}

@@ -203,7 +203,7 @@ def test_bench_speed_option_parses_and_names_unknown_options(bench):
     assert bench_train.parse_speed(None) == PLAIN
     s = bench_train.parse_speed("channels_last,autocast=bf16")
     assert s == PLAIN.replace(channels_last=True, autocast="bf16")
-    with pytest.raises(ValueError, match="channel_last"):
+    with pytest.raises(ValueError, match="channel_last.*choose from"):
         bench_train.parse_speed("channel_last")
     with pytest.raises(ValueError, match="autocast"):
         bench_train.parse_speed("autocast=bf32")
@@ -227,3 +227,14 @@ def test_bench_record_appends_with_command_and_keeps_the_table(bench, tmp_path):
     assert entry["command"] == "python benchmarks/bench_train.py --alternate 2"
     assert entry["kind"] == "torch" and len(entry["ours_s"]) == 2 and entry["date_utc"]
     assert len(entry["load_before"]) == 3 and "CPUs" in entry["machine"]
+
+
+def test_parse_reads_a_command_line_value_and_names_bad_ones():
+    assert speed.parse(None) == speed.parse("plain") == PLAIN
+    assert speed.parse("channels_last=true,workers=2") == PLAIN.replace(channels_last=True,
+                                                                          workers=2)
+    assert speed.parse("compile=off") == PLAIN
+    with pytest.raises(ValueError, match="compile='maybe'"):
+        speed.parse("compile=maybe")
+    with pytest.raises(ValueError, match="workers"):
+        speed.parse("workers=-1")
