@@ -221,28 +221,43 @@ def torch_reference(recipe_name: str, steps: int, batch_size: int, warmup: int) 
     return _torch_result(torch, device, time.perf_counter() - t0, "pytorch/examples dcgan loop")
 
 
-def torch_alternating(recipe_name: str, batch_size: int, blocks: int, block_steps: int,
-                      warmup: int = 1) -> dict:
-    """Ours (``train_step``, speed options off) and the canonical loop in ONE process, in
-    alternating blocks of ``block_steps`` steps (ours, reference, ours, ...), so that both see
-    the same machine load. Returns each block's seconds and the ratio of the summed times
-    (reference / ours: > 1 means ours is faster)."""
-    import importlib
-
+def parse_speed(text: str | None):
+    """``"channels_last,autocast=bf16"`` -> :class:`dcgan_lab.speed.Speed`
+    (:func:`dcgan_lab.speed.parse`, for the CPU)."""
     from dcgan_lab import speed as speed_mod
+
+    return speed_mod.parse(text, "torch", "cpu")
+
+
+def torch_alternating(recipe_name: str, batch_size: int, blocks: int, block_steps: int,
+                      warmup: int = 1, speed: str | None = None) -> dict:
+    """Ours (``train_step``, with the speed options ``speed`` (:func:`parse_speed`), default all
+    off) and the canonical loop in ONE process, in alternating blocks of ``block_steps`` steps
+    (ours, reference, reference, ours, ...), so that both see the same machine load. Returns each
+    block's seconds and the ratio of the summed times (reference / ours: > 1 means ours is
+    faster), and G's loss at each of ours' steps (to see that an option keeps the losses sane)."""
+    import importlib
 
     torch, cfg, device, G, D, opt_g, opt_d = _torch_setup(recipe_name, batch_size)
     _, _, _, netG, netD, optimizerG, optimizerD = _torch_setup(recipe_name, batch_size)
     T = importlib.import_module("dcgan_lab.torch.train")
-    fast = speed_mod.PLAIN
+    fast = parse_speed(speed)
+    if fast.workers:
+        raise ValueError("--speed workers: the alternating mode prepares inputs in the process")
+    if fast.channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    G_step, D_step = (torch.compile(G), torch.compile(D)) if fast.compile else (G, D)
     images = _images(cfg.recipe_obj, batch_size)
     cfg = cfg.__class__(**{**cfg.to_dict(), "steps": 10**9})
     criterion = torch.nn.BCELoss() if cfg.loss == "bce" else torch.nn.BCEWithLogitsLoss()
     nz = cfg.recipe_obj.latent_dim
     from alternate import alternate
 
+    losses: list[float] = []
+
     def ours(i: int) -> None:
-        T.train_step(i, G, D, opt_g, opt_d, images, cfg, device, speed=fast)
+        losses.append(T.train_step(i, G_step, D_step, opt_g, opt_d, images, cfg, device,
+                                   speed=fast)["loss_g"])
 
     def reference(i: int) -> None:
         _canonical_step(torch, netG, netD, optimizerG, optimizerD, criterion, nz, device, images,
@@ -251,7 +266,8 @@ def torch_alternating(recipe_name: str, batch_size: int, blocks: int, block_step
     r = alternate({"ours": ours, "reference": reference}, blocks, block_steps, warmup,
                   sync=lambda: _torch_sync(torch, device))
     return {"recipe": recipe_name, "batch_size": batch_size, "device": str(device),
-            "threads": torch.get_num_threads(), **r}
+            "threads": torch.get_num_threads(), "speed": fast.describe(),
+            "loss_g": [round(v, 4) for v in losses], **r}
 
 
 #: framework -> {"ours": fn, "reference": fn}; fn(recipe, steps, batch_size, warmup) -> dict
@@ -374,10 +390,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the workers")
     p.add_argument("--timeout", type=int, default=600, help="seconds per measurement")
     p.add_argument("--out", type=Path, default=None, help="markdown report (and .json beside it)")
+    p.add_argument("--record", action="store_true",
+                   help="with --alternate: append the result, command, date, machine and load "
+                        "to benchmarks/results.json (key \"alternating\")")
     p.add_argument("--alternate", type=int, default=None, metavar="BLOCKS",
                    help="torch only: ours and the canonical loop in one process, BLOCKS "
                         "alternating blocks of --steps steps each, for --recipes (one recipe); "
                         "prints the ratio")
+    p.add_argument("--speed", default=None,
+                   help="with --alternate: speed options of ours, e.g. channels_last,autocast=bf16 "
+                        "(default: all off)")
     p.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "WHICH", "RECIPE"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -394,9 +416,18 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-        r = torch_alternating(name, args.batch_size, args.alternate, args.steps, args.warmup)
+        try:
+            r = torch_alternating(name, args.batch_size, args.alternate, args.steps, args.warmup,
+                                  speed=args.speed)
+        except ValueError as e:
+            p.error(str(e))
+        if args.record:
+            from alternate import record
+
+            r = record(r, "torch", sys.argv)
         print(json.dumps(r))
-        print(f"{name} batch {args.batch_size}: ours {r['ours_steps_per_s']:.3f} steps/s, "
+        print(f"{name} batch {args.batch_size} ({r['speed']}): "
+              f"ours {r['ours_steps_per_s']:.3f} steps/s, "
               f"canonical {r['reference_steps_per_s']:.3f} steps/s, ratio {r['ratio']:.3f} (wall), "
               f"{r['cpu_ratio']:.3f} (CPU time)")
         return 0

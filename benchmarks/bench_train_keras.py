@@ -261,6 +261,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--record", action="store_true",
+                   help="with --alternate: append the result, command, date, machine and load "
+                        "to benchmarks/results.json (key \"alternating\")")
     p.add_argument("--alternate", type=int, default=None, metavar="BLOCKS",
                    help="ours and the reference in one process, BLOCKS alternating blocks of "
                         "--steps steps (train_step style); prints the ratio")
@@ -268,6 +271,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.alternate:
         r = keras_alternating(args.recipe, args.batch_size, args.alternate, args.steps,
                               args.warmup)
+        if args.record:
+            from alternate import record
+
+            r = record(r, "keras", sys.argv)
         print(json.dumps(r))
         print(f"{args.recipe} batch {args.batch_size}: ours {r['ours_steps_per_s']:.3f} "
               f"steps/s, reference {r['reference_steps_per_s']:.3f} steps/s, "

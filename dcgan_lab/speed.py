@@ -69,7 +69,10 @@ PLAIN = Speed(channels_last=False, compile=False, autocast="off", workers=0, pin
 #: dropout (bernico-*, g_dropout) it changes which units drop: opt in. bf16 autocast was faster
 #: too but rounds activations to bf16; torch.compile (40-60 s to compile), DataLoader workers,
 #: XLA, Keras mixed_bfloat16 (7x slower without oneDNN) and prefetch measured slower or no
-#: better. GPU: the usual winners, not measured in this build (no GPU was available).
+#: better. On dcgan64 at batch 64 (one process, alternating blocks against the canonical step;
+#: benchmarks/results.md) channels_last ran 1.23x, bf16 autocast 2.24x, both 2.82x the canonical
+#: step, plain 1.10x: ``parse("channels_last,autocast=bf16")`` is the fastest CPU choice measured.
+#: GPU: the usual winners, not measured in this build (no GPU was available).
 DEFAULTS: dict[tuple[str, str], Speed] = {
     ("torch", "cpu"): PLAIN,
     ("torch", "cuda"): PLAIN.replace(channels_last=True, autocast="bf16", workers=2,
@@ -100,6 +103,28 @@ def resolve(speed: Speed | None, framework: str, device_type: str) -> Speed:
         if not isinstance(v, int) or v < 0:
             raise ValueError(f"{name}={v!r}: need an integer >= 0")
     return filled
+
+
+def parse(text: str | None, framework: str = "torch", device_type: str = "cpu") -> Speed:
+    """Speed options from text, for a command line: ``"channels_last,autocast=bf16"`` is
+    :data:`PLAIN` with those options on (a bare name means ``True``, digits an integer);
+    ``None``, ``""`` or ``"plain"`` is everything off. Raises ``ValueError`` naming an unknown
+    option or a bad value (checked by :func:`resolve` for ``framework`` on ``device_type``)."""
+    if not text or text == "plain":
+        return PLAIN
+    names = [f.name for f in dataclasses.fields(Speed)]
+    changes: dict = {}
+    for part in text.split(","):
+        name, _, value = part.strip().partition("=")
+        if name not in names:
+            raise ValueError(f"speed option {name!r}: choose from {', '.join(names)}")
+        if name in ("channels_last", "compile", "pin_memory", "jit_compile") and value:
+            if value not in ("true", "false", "on", "off", "1", "0"):
+                raise ValueError(f"{name}={value!r}: need true or false")
+            changes[name] = value in ("true", "on", "1")
+        else:
+            changes[name] = True if not value else int(value) if value.isdigit() else value
+    return resolve(PLAIN.replace(**changes), framework, device_type)
 
 
 #: The frameworks :func:`describe_devices` knows, by the name of their Python module.

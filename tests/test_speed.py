@@ -185,3 +185,56 @@ def test_describe_devices_names_both_frameworks():
     torch_part, keras_part = line.split(" | ")
     assert torch_part.startswith("torch ") and "tensorflow " in keras_part
     assert ("GPU:0" in keras_part) != ("no GPU visible" in keras_part)
+
+
+# --- the benchmark's alternating mode (benchmarks/): the options it takes, the runs it records ---
+
+
+@pytest.fixture()
+def bench(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    return importlib.import_module("bench_train"), importlib.import_module("alternate")
+
+
+def test_bench_speed_option_parses_and_names_unknown_options(bench):
+    bench_train, _ = bench
+    assert bench_train.parse_speed(None) == PLAIN
+    s = bench_train.parse_speed("channels_last,autocast=bf16")
+    assert s == PLAIN.replace(channels_last=True, autocast="bf16")
+    with pytest.raises(ValueError, match="channel_last.*choose from"):
+        bench_train.parse_speed("channel_last")
+    with pytest.raises(ValueError, match="autocast"):
+        bench_train.parse_speed("autocast=bf32")
+
+
+def test_bench_record_appends_with_command_and_keeps_the_table(bench, tmp_path):
+    import json
+
+    _, alternate = bench
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"settings": {"steps": 5}, "rows": [{"recipe": "x"}]}))
+    ticks = iter(range(100))
+    r = alternate.alternate({"ours": lambda i: next(ticks), "reference": lambda i: next(ticks)},
+                            blocks=2, block_steps=1)
+    for _ in range(2):
+        alternate.record(dict(r), "torch", ["benchmarks/bench_train.py", "--alternate", "2"], path)
+    saved = json.loads(path.read_text())
+    assert saved["rows"] == [{"recipe": "x"}] and saved["settings"] == {"steps": 5}
+    assert len(saved["alternating"]) == 2
+    entry = saved["alternating"][0]
+    assert entry["command"] == "python benchmarks/bench_train.py --alternate 2"
+    assert entry["kind"] == "torch" and len(entry["ours_s"]) == 2 and entry["date_utc"]
+    assert len(entry["load_before"]) == 3 and "CPUs" in entry["machine"]
+
+
+def test_parse_reads_a_command_line_value_and_names_bad_ones():
+    assert speed.parse(None) == speed.parse("plain") == PLAIN
+    assert speed.parse("channels_last=true,workers=2") == PLAIN.replace(channels_last=True,
+                                                                          workers=2)
+    assert speed.parse("compile=off") == PLAIN
+    with pytest.raises(ValueError, match="compile='maybe'"):
+        speed.parse("compile=maybe")
+    with pytest.raises(ValueError, match="workers"):
+        speed.parse("workers=-1")
