@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,33 @@ def _read_cache(path: Path) -> dict[str, Any]:
     return dict(data.get("runs", {}))
 
 
+def _training_data(data: str | np.ndarray | None, r: recipes.Recipe,
+                   verbose: bool) -> tuple[Any, Any]:
+    """The training images (loaded once, not once per run) and what identifies them in a key."""
+    if data is None or (isinstance(data, str) and not Path(data).expanduser().is_dir()):
+        from . import data as data_mod
+
+        data_id: Any = data or r.dataset
+        images, _ = data_mod.load(data_id, "train", verbose=verbose)
+        return images, data_id
+    return data, _data_key(data)
+
+
+def _train_and_score(train: Callable, load_generator: Callable, r: recipes.Recipe, run_dir: Path,
+                     opts: TrainOptions, data: Any, callbacks: list[Callback], dataset: str,
+                     n_eval: int) -> tuple[dict[str, float], float]:
+    """Train one run, score it; return its scores (with D's mean outputs over the last tenth of
+    the steps, ``d_real`` and ``d_fake``) and the training time in seconds."""
+    t0 = time.perf_counter()
+    history = train(r, run_dir, options=opts, data=data, force=True, progress=False,
+                    callbacks=callbacks)
+    seconds = time.perf_counter() - t0
+    scores = evaluate(load_generator(run_dir), dataset, n=n_eval, seed=0)
+    tail = max(1, len(history) // 10)
+    return {**scores, "d_real": float(np.mean(history["d_real"][-tail:])),
+            "d_fake": float(np.mean(history["d_fake"][-tail:]))}, seconds
+
+
 def run_ablation(
     variants: Mapping[str, TrainOptions],
     recipe: str | recipes.Recipe = "torch-mnist",
@@ -140,19 +167,11 @@ def run_ablation(
     seeds = tuple(int(s) for s in seeds)
     if not seeds:
         raise ValueError("seeds is empty: pass at least one seed")
-    r = recipes.get(recipe)
-    budget = r.budget(profile)
-    steps = budget.steps if steps is None else int(steps)
-    batch_size = budget.batch_size if batch_size is None else int(batch_size)
-    n_eval = int(n_eval)
+    r, n_eval = recipes.get(recipe), int(n_eval)
+    steps = r.budget(profile).steps if steps is None else int(steps)
+    batch_size = r.budget(profile).batch_size if batch_size is None else int(batch_size)
     dataset = dataset or r.dataset
-    if data is None or (isinstance(data, str) and not Path(data).expanduser().is_dir()):
-        from . import data as data_mod  # load once (and say which file), not once per run
-
-        data_id: Any = data or r.dataset
-        data, _ = data_mod.load(data_id, "train", verbose=verbose)
-    else:
-        data_id = _data_key(data)
+    data, data_id = _training_data(data, r, verbose)
     out = Path(out_dir)
     cache_path = out / CACHE_FILE
     cache = _read_cache(cache_path) if use_cache else {}
@@ -177,23 +196,16 @@ def run_ablation(
             cbs = list(callbacks)
             if opts.metric_every:
                 cbs.append(fid_callback(opts.metric_every, dataset, n=min(n_eval, 500)))
-            t0 = time.perf_counter()
-            history = train(r, run_dir, options=opts, data=data, force=True, progress=False,
-                            callbacks=cbs)
-            seconds = time.perf_counter() - t0
-            scores = evaluate(load_generator(run_dir), dataset, n=n_eval, seed=0)
-            tail = max(1, len(history) // 10)
-            row = {"variant": name, "seed": seed, **scores,
-                   "d_real": float(np.mean(history["d_real"][-tail:])),
-                   "d_fake": float(np.mean(history["d_fake"][-tail:])),
-                   "seconds": seconds, "run_dir": str(run_dir), "key": key}
+            scores, seconds = _train_and_score(train, load_generator, r, run_dir, opts, data, cbs,
+                                               dataset, n_eval)
+            row = {"variant": name, "seed": seed, **scores, "seconds": seconds,
+                   "run_dir": str(run_dir), "key": key}
             cache[key] = row
             write_json(cache_path, {"version": CACHE_VERSION, "runs": cache})
             rows.append({**row, "cached": False})
             if log_runs:
-                print(f"{name} seed {seed}: FD {scores['fid']:.2f}, modes "
-                      f"{scores['modes_covered']:.0f}/10, confident {scores['confident']:.2f} "
-                      f"({seconds:.1f} s)")
+                print(f"{name} seed {seed}: FD {scores['fid']:.2f}, modes {scores['modes_covered']:.0f}"
+                      f"/10, confident {scores['confident']:.2f} ({seconds:.1f} s)")
     table = AblationTable(rows, list(variants), settings)
     if verbose:
         print(f"{len(rows)} runs ({table.n_cached} from {cache_path}) in "
