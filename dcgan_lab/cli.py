@@ -335,13 +335,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Score a run's generator against real test images (see :func:`dcgan_lab.experiments.evaluate`)."""
+    """Score a run's generator against real test images (see :func:`dcgan_lab.evaluation.evaluate`)."""
     import json
     import warnings
 
     import numpy as np
 
-    from . import classifier, data, experiments, metrics
+    from . import classifier, data, evaluation, metrics
 
     run = training.RunDir(args.run_dir)
     if not run.path.is_dir():
@@ -378,14 +378,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ref = real[np.sort(order[:n])]
     images = _function(mod, "sample", cfg.framework)(G, n, seed=args.seed)
     try:
-        scores = experiments.evaluate(images, dataset, seed=args.seed, real=ref)
+        scores = evaluation.evaluate(images, dataset, seed=args.seed, real=ref)
     except ValueError as e:
         raise _CannotEvaluate(f"{run.path}: {e}") from None
     floor = None
     if len(real) >= 2 * n:  # real vs real: the distance that sampling alone gives at this N
         other = real[np.sort(order[n:2 * n])]
-        floor = metrics.frechet_distance(experiments.classify(ref, dataset)[0],
-                                         experiments.classify(other, dataset)[0])
+        floor = metrics.frechet_distance(evaluation.classify(ref, dataset)[0],
+                                         evaluation.classify(other, dataset)[0])
 
     print(f"evaluate {run.path}: {cfg.recipe} ({cfg.framework}), {n} samples (seed {args.seed}) "
           f"against {n} real {dataset} test images")
@@ -393,7 +393,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rows = [("Fréchet distance (classifier features)", f"{scores['fid']:.2f}{fl}"),
             ("modes covered", f"{scores['modes_covered']:.0f} / 10"),
             ("KL to uniform (nats)", f"{scores['kl']:.4f}"),
-            (f"confident (p > {experiments.CONFIDENCE})", f"{scores['confident']:.3f}"),
+            (f"confident (p > {evaluation.CONFIDENCE})", f"{scores['confident']:.3f}"),
             ("precision / recall (k=3)", f"{scores['precision']:.3f} / {scores['recall']:.3f}"),
             ("diversity (1 = the data's)", f"{scores['diversity']:.3f}")]
     for name, value in rows:

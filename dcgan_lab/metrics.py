@@ -10,6 +10,7 @@
   class histogram from uniform (mode collapse shows as few classes and a large KL).
 - :func:`precision_recall` — the k-NN manifold precision (fidelity) and recall (diversity) of
   Kynkäänniemi et al. 2019.
+- :func:`softmax` — class probabilities from a classifier's logits (float64, numerically stable).
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ __all__ = [
     "inception_fid",
     "mode_coverage",
     "precision_recall",
+    "softmax",
 ]
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax along ``axis`` in float64 (the maximum is subtracted first, so it never overflows)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 # --------------------------------------------------------------------------------------------

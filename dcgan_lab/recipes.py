@@ -55,6 +55,16 @@ class Recipe:
     # once, D on ``fake.detach()``, G on ``D(fake)``) as pytorch/examples dcgan does; False = G's
     # update draws fresh z, as the Keras sources do (``combined.train_on_batch(new z)``).
     reuse_fake: bool = False
+    # Layer settings, the same in both frameworks' builders. ``origin``: the framework of the
+    # source; without ``dcgan_init`` a "keras" recipe keeps Keras' default init in both twins.
+    origin: str = "torch"
+    g_activation: str = "leaky_relu"  # hidden activations of G and D: "relu" or "leaky_relu"
+    d_activation: str = "leaky_relu"
+    leaky_slope: float = 0.2
+    # BatchNorm, in PyTorch's convention (weight of the new batch's statistics); Keras'
+    # ``momentum`` is 1 - bn_momentum (PyTorch 0.1, eps 1e-5 = Keras 0.9, epsilon 1e-5).
+    bn_momentum: float = 0.1
+    bn_eps: float = 1e-5
     description: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -65,6 +75,16 @@ class Recipe:
     @property
     def channels(self) -> int:
         return self.image_shape[2]
+
+    def with_channels(self, channels: int | None) -> Recipe:
+        """This recipe with ``channels`` (1 or 3) image channels; ``None``: unchanged. The
+        builders' ``channels`` option (e.g. 3-channel Stacked MNIST from ``torch-mnist``)."""
+        if channels is None or channels == self.channels:
+            return self
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3 (None = the recipe's), got {channels!r}")
+        h, w, _ = self.image_shape
+        return replace(self, image_shape=(h, w, channels))
 
     def replace(self, **changes) -> Recipe:
         return replace(self, **changes)
@@ -96,6 +116,7 @@ _add(Recipe(
     # confident samples; 5e-4 / 0.5 gave 10/10 and 45 % (torch), 9/10 and 66 % at step 4000 (Keras).
     lr_g=5e-4, lr_d=5e-4, beta1=0.5, keras_style="stacked",
     budgets=Budgets(_SMOKE28, _b(5000, 256, 1000, 2500), _b(20000, 128, 1000, 2000)),
+    origin="keras", leaky_slope=0.01, bn_momentum=0.01, bn_eps=1e-3,
     description="Dense layers only: z100 -> 128 -> 784, D 784 -> 128 -> 1.",
 ))
 _add(Recipe(
@@ -106,6 +127,7 @@ _add(Recipe(
     lr_g=1e-3, lr_d=1e-3, beta1=0.9, keras_style="stacked",
     # cpu: 400 steps, because chapter 3 trains these networks twice (stacked and train_step)
     budgets=Budgets(_SMOKE28, _b(400, 64, 100, 200), _b(20000, 128, 1000, 2000)),
+    origin="keras", leaky_slope=0.01, bn_momentum=0.01, bn_eps=1e-3,
     description="Dense project to 7x7x256, k3 transposed convolutions, BN, LeakyReLU(0.01).",
 ))
 _add(Recipe(
@@ -115,6 +137,7 @@ _add(Recipe(
     g_params=856_065, d_params=392_321,
     keras_style="stacked", half_batch=True,
     budgets=Budgets(_SMOKE28, _b(100, 64, 25, 50), _b(20000, 128, 1000, 2000)),
+    origin="keras", g_activation="relu", bn_momentum=0.2, bn_eps=1e-3,
     description="UpSampling2D + Conv2D generator, ZeroPadding2D discriminator with dropout.",
 ))
 _add(Recipe(
@@ -124,6 +147,7 @@ _add(Recipe(
     g_params=1_051_139, d_params=392_897,
     keras_style="stacked", half_batch=True,
     budgets=Budgets(_SMOKE32, _b(60, 64, 20, 30), _b(30000, 128, 1000, 2000)),
+    origin="keras", g_activation="relu", bn_momentum=0.2, bn_eps=1e-3,
     description="The MNIST recipe with an 8x8 start and three channels for 32x32 colour images.",
 ))
 _add(Recipe(
@@ -135,6 +159,7 @@ _add(Recipe(
     dcgan_init=True,
     # smoke: two steps of batch 8 (each step is two rounds of D and G at 64x64)
     budgets=Budgets(_b(2, 8, 1, 1), _b(8, 32, 4, 4), _b(10000, 128, 500, 1000)),
+    origin="keras", bn_momentum=0.01, bn_eps=1e-3,
     description="Four k5 s2 transposed convolutions from 4x4x512; D returns logits.",
 ))
 _add(Recipe(
@@ -157,6 +182,7 @@ _add(Recipe(
     g_params=3_576_704, d_params=2_765_568,
     dcgan_init=True, reuse_fake=True,
     budgets=Budgets(_SMOKE64, _b(100, 64, 20, 50), _b(10000, 128, 500, 1000)),
+    g_activation="relu",
     description="nz100, ngf = ndf = 64: the canonical 64x64 DCGAN.",
 ))
 _add(Recipe(
@@ -166,6 +192,7 @@ _add(Recipe(
     g_params=18_855_040, d_params=4_315_585,
     loss="logits", dcgan_init=True, reuse_fake=True,
     budgets=Budgets(_SMOKE64, _b(16, 32, 8, 8), _b(10000, 128, 500, 1000)),
+    g_activation="relu",
     description="Project-and-reshape 100 -> 1024x4x4, k5 s2 transposed convolutions to 64x64x3.",
 ))
 

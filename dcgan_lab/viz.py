@@ -1,4 +1,10 @@
-"""Image grids, PNG/GIF output and training curves (numpy + Pillow; matplotlib imported lazily).
+"""Image grids, PNG/GIF output and figures (numpy + Pillow; matplotlib imported lazily).
+
+- Images: :func:`make_grid`, :func:`save_png`, :func:`save_gif`, :func:`show_grid`,
+  :func:`compare_grids`, :func:`show_rows` (one labelled row of images per entry).
+- Training and experiments: :func:`plot_losses` (one run's losses), :func:`plot_curves` (a
+  history column per panel, one line per run), :func:`plot_ablation` (an ablation's seeds, mean ±
+  std and the baseline's band).
 
 Every function accepts images as numpy arrays, torch tensors or TF tensors, uint8 (0..255) or
 float in [-1, 1], channels-last (NHWC, Keras) or channels-first (NCHW, PyTorch), grayscale or RGB.
@@ -8,15 +14,19 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .data import _as_numpy, to_uint8
 
-__all__ = ["compare_grids", "make_grid", "plot_losses", "save_gif", "save_png", "show_grid"]
+if TYPE_CHECKING:
+    from .tables import AblationTable
+
+__all__ = ["compare_grids", "make_grid", "plot_ablation", "plot_curves", "plot_losses", "save_gif",
+           "save_png", "show_grid", "show_rows"]
 
 
 def _to_nhwc_uint8(images, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
@@ -270,5 +280,92 @@ def compare_grids(real, fake, titles: tuple[str, str] = ("real", "generated"), n
     fig, axes = plt.subplots(1, 2, figsize=(10, 5 * aspect + 0.5))
     for ax, g, t in zip(axes, grids, titles, strict=True):
         _imshow(ax, g, t)
+    fig.tight_layout()
+    return fig
+
+
+def show_rows(named_images: Mapping[str, np.ndarray], n: int = 10, scale: float = 0.9):
+    """One labelled row of ``n`` images per entry; return the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    k = len(named_images)
+    fig, axes = plt.subplots(k, 1, figsize=(scale * n * 0.75 + 2.2, scale * 0.85 * k + 0.2),
+                             squeeze=False)
+    for ax, (name, images) in zip(axes[:, 0], named_images.items(), strict=True):
+        grid = make_grid(np.asarray(images)[:n], nrow=n)
+        if grid.shape[-1] == 1:
+            ax.imshow(grid[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        else:
+            ax.imshow(grid, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+        for sp in ax.spines.values():
+            sp.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation(table: AblationTable, columns: Sequence[str] = ("fid", "modes_covered", "kl"),
+                  baseline: str | None = "baseline"):
+    """One panel per metric: each seed as a dot, the mean ± std as a bar, the baseline's band
+    shaded; return the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    from .evaluation import METRICS
+    from .tables import TITLES
+
+    names = table.variants
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 0.45 * len(names) + 1.4),
+                             sharey=True, squeeze=False)
+    y = np.arange(len(names))[::-1]
+    for ax, m in zip(axes[0], columns, strict=True):
+        if baseline in names:
+            mb, sb = table.mean(baseline, m), table.std(baseline, m)
+            ax.axvspan(mb - sb, mb + sb, color="#dddddd", zorder=0, label="baseline ± std")
+        for yi, v in zip(y, names, strict=True):
+            vals = table.values(v, m)
+            ax.plot(vals, np.full(len(vals), yi), "o", ms=4, color="#4c72b0", alpha=0.6)
+            ax.errorbar(table.mean(v, m), yi, xerr=table.std(v, m), fmt="|", ms=14, mew=2,
+                        color="#dd8452", capsize=3)
+        ax.set_title(TITLES.get(m, m) + (" (lower is better)" if METRICS.get(m) else ""),
+                     fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(y, names)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(histories: Mapping[str, Any], columns: Sequence[str] = ("loss_d", "d_fake"),
+                logy: Iterable[str] = (), smooth: float = 0.0, titles: Mapping[str, str] | None = None):
+    """One panel per history column, one line per run (``histories``: name -> History);
+    ``logy`` columns get a log scale; ``smooth`` is an EMA factor in [0, 1). Return the Figure."""
+    import matplotlib.pyplot as plt
+
+    names = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))",
+             "grad_g": "|grad of G's loss|", "fid": "FD (classifier)",
+             "modes_covered": "classes covered (of 10)", "kl": "KL to uniform (nats)",
+             "diversity": "diversity (real = 1)", "confident": "confident share",
+             **(titles or {})}
+    logy = set(logy)
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.3 * len(columns), 3.3), squeeze=False)
+    for ax, col in zip(axes[0], columns, strict=True):
+        for label, h in histories.items():
+            rows = [r for r in h.rows if col in r]
+            x = np.array([r["step"] for r in rows], np.float64)
+            v = np.array([r[col] for r in rows], np.float64)
+            if smooth > 0 and len(v):
+                acc, out = v[0], []
+                for a in v:
+                    acc = smooth * acc + (1 - smooth) * a
+                    out.append(acc)
+                v = np.array(out)
+            ax.plot(x, v, "-" if len(v) > 30 else "o-", ms=3, label=label)
+        if col in logy:
+            ax.set_yscale("log")
+        ax.set_title(names.get(col, col), fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig

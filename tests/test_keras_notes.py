@@ -1,11 +1,12 @@
-"""dcgan_lab.keras_notes: classifier report, the frozen-BatchNorm check, run grids, excerpts."""
+"""dcgan_lab.book.keras_notes: classifier report, the frozen-BatchNorm check, run grids, excerpts."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dcgan_lab import classifier, keras_notes
+from dcgan_lab import classifier
+from dcgan_lab.book import keras_notes
 from dcgan_lab.training import RunDir
 
 

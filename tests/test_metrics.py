@@ -298,7 +298,7 @@ NOISE_RATIO, BLUR_RATIO = 0.4, 0.75
 @pytest.fixture(scope="module")
 def clothing_fd():
     """Features of the loaded clothing64 train and test photos (full data or the sample)."""
-    from dcgan_lab import experiments
+    from dcgan_lab import evaluation
 
     clf = classifier.get("clothing64")
     train, _ = classifier.load_real("clothing64", "train", download=False)
@@ -306,9 +306,9 @@ def clothing_fd():
     assert len(train) >= 150 and len(test) >= 150
     f_train = clf.features(train)
     base = frechet_distance(f_train, clf.features(test))
-    noisy = [frechet_distance(f_train, clf.features(experiments.add_noise(test, s, seed=1)))
+    noisy = [frechet_distance(f_train, clf.features(evaluation.add_noise(test, s, seed=1)))
              for s in (0.1, 0.2, 0.4)]
-    blurred = [frechet_distance(f_train, clf.features(experiments.blur(test, r)))
+    blurred = [frechet_distance(f_train, clf.features(evaluation.blur(test, r)))
                for r in (1.0, 2.0)]
     print(f"clothing64 FD train ({len(train)}) vs test ({len(test)}) {base:.3f}; noise "
           f"0.1/0.2/0.4: {np.round(noisy, 2)}; blur 1/2 px: {np.round(blurred, 2)}")
@@ -329,18 +329,18 @@ def test_clothing64_fd_real_vs_real_below_noise_and_blur(clothing_fd) -> None:
 
 
 def test_clothing64_evaluate_scores_photos_against_the_test_split(clothing_fd) -> None:
-    from dcgan_lab import experiments
+    from dcgan_lab import evaluation
 
     train, test, *_ = clothing_fd
     n = 150
-    real = experiments.evaluate(train[:n], "clothing64", n=n)
-    noisy = experiments.evaluate(experiments.add_noise(train[:n], 0.4), "clothing64", n=n)
+    real = evaluation.evaluate(train[:n], "clothing64", n=n)
+    noisy = evaluation.evaluate(evaluation.add_noise(train[:n], 0.4), "clothing64", n=n)
     assert real["fid"] < noisy["fid"] and real["precision"] > noisy["precision"]
     assert real["modes_covered"] >= 6 and 0.5 < real["diversity"] < 1.5
     with pytest.raises(ValueError, match=f"pass n <= {len(test)}"):
-        experiments.real_reference("clothing64", len(test) + 1)
+        evaluation.real_reference("clothing64", len(test) + 1)
     with pytest.raises(ValueError, match="do not fit the clothing64"):
-        experiments.evaluate(np.zeros((8, 32, 32, 3), np.uint8), "clothing64", n=8)
+        evaluation.evaluate(np.zeros((8, 32, 32, 3), np.uint8), "clothing64", n=8)
 
 
 # --------------------------------------------------------------------------------------------
@@ -373,3 +373,15 @@ def test_framework_free_imports() -> None:
             "bad = [m for m in ('torch', 'tensorflow', 'keras', 'scipy') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_softmax_is_stable_and_normalised():
+    from dcgan_lab.metrics import softmax
+
+    logits = np.array([[1000.0, 0.0, -1000.0], [1.0, 1.0, 1.0]], np.float32)
+    p = softmax(logits)
+    assert p.dtype == np.float64 and np.all(np.isfinite(p))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    np.testing.assert_allclose(p[1], 1 / 3)
+    assert p[0, 0] == 1.0 and p[0, 2] == 0.0
+    np.testing.assert_allclose(softmax(logits.T, axis=0), p.T)

@@ -215,6 +215,24 @@ def test_unknown_recipe_and_bad_options():
             build("dense-mnist", g_activation="elu")
 
 
+@pytest.mark.parametrize("name", ["torch-mnist", "bernico-mnist", "dcgan64"])
+def test_channels_option_builds_other_channel_counts(name):
+    """``channels`` changes G's output and D's input channels in both twins, nothing else."""
+    h, w, c = recipes.get(name).image_shape
+    other = 4 - c  # 1 <-> 3
+    tg, td = lab_torch.build(name, channels=other)
+    kg, kd = lab_keras.build(name, channels=other)
+    z = np.zeros((2, recipes.get(name).latent_dim), np.float32)
+    assert tuple(tg(torch.from_numpy(z)).shape) == (2, other, h, w)
+    assert tuple(kg(z).shape) == (2, h, w, other)
+    assert tg.recipe.image_shape == kd.recipe.image_shape == (h, w, other)
+    assert tuple(td(tg(torch.from_numpy(z))).shape) == (2, 1) and kd.input_shape == (None, h, w, other)
+    assert lab_torch.build(name, channels=c)[0].recipe is recipes.get(name)
+    for build in (lab_torch.build, lab_keras.build):
+        with pytest.raises(ValueError, match="channels must be 1 or 3"):
+            build(name, channels=2)
+
+
 def test_options_dropout_and_activation_swap():
     r = recipes.get("dcgan64")
     tg, td = lab_torch.build(r, g_dropout=0.3, g_activation="leaky_relu", d_activation="relu")

@@ -122,3 +122,30 @@ def test_show_and_compare_grids():
     assert ax.get_title() == "digits" and list(ax.get_xticks()) == [] and len(ax.images) == 1
     fig = viz.compare_grids(batch(4), to_float(batch(4, seed=1)))
     assert [a.get_title() for a in fig.axes] == ["real", "generated"]
+
+
+def test_experiment_plots_return_figures():
+    from dcgan_lab.evaluation import blur
+    from dcgan_lab.history import History
+    from dcgan_lab.tables import AblationTable
+
+    rows = [{"variant": v, "seed": i, "fid": f, "kl": 0.1}
+            for v, fs in {"baseline": [10, 11, 12], "x": [5, 6, 7]}.items() for i, f in enumerate(fs)]
+    t = AblationTable(rows, ["baseline", "x"], {})
+    fig = viz.plot_ablation(t, ("fid", "kl"))
+    ax = fig.axes[0]
+    ticks = dict(zip([lbl.get_text() for lbl in ax.get_yticklabels()], ax.get_yticks(),
+                     strict=True))
+    assert len(fig.axes) == 2 and ticks["baseline"] > ticks["x"]  # first variant on top
+    h = History()
+    for i in range(5):
+        h.log(step=i + 1, loss_d=1.0 / (i + 1), d_fake=0.5, grad_g=10.0 ** -i)
+    h.rows[2]["fid"] = 3.0
+    fig2 = viz.plot_curves({"a": h}, ("loss_d", "grad_g", "fid"), logy=("grad_g",))
+    assert fig2.axes[1].get_yscale() == "log" and len(fig2.axes[2].lines[0].get_xdata()) == 1
+    from dcgan_lab import classifier
+
+    x, _ = classifier.load_real("mnist", "test")
+    fig3 = viz.show_rows({"real": x[:5], "blurred": blur(x[:5], 1.0)}, n=5)
+    assert [ax.get_ylabel() for ax in fig3.axes] == ["real", "blurred"]
+    plt.close("all")

@@ -1,8 +1,7 @@
 """The eight recipes as Keras 3 functional models (NHWC).
 
 ``build(name)`` returns ``(generator, discriminator)``, two ``keras.Model`` named
-``f"{name}_generator"`` / ``f"{name}_discriminator"`` whose layers are exactly the recipe's (see
-DESIGN section 3).
+``f"{name}_generator"`` / ``f"{name}_discriminator"`` whose layers are exactly the recipe's (the layer settings are the Recipe's fields).
 
 Keras-origin recipes (``dense-mnist``, ``gia-dcgan-mnist``, ``bernico-*``, ``keras-faces64``) use
 ``padding="same"`` as their sources do. Torch-origin recipes (``torch-mnist``, ``dcgan64``,
@@ -138,7 +137,7 @@ def _gia_dcgan_mnist(r, g: _Ctx, d: _Ctx, z, img):
     x = _seq(z, g.dense(7 * 7 * 256), L.Reshape((7, 7, 256)))
     x = g.act(_seq(x, g.convt(128, 3, 2, "same"), g.bn()))             # 7 -> 14
     x = g.act(_seq(x, g.convt(64, 3, 1, "same"), g.bn()))              # 14 -> 14
-    x = _seq(x, g.convt(1, 3, 2, "same"), L.Activation("tanh"))        # 14 -> 28
+    x = _seq(x, g.convt(r.channels, 3, 2, "same"), L.Activation("tanh"))  # 14 -> 28
     y = d.act(d.conv(32, 3, 2, "same")(img))                           # 28 -> 14
     y = d.act(_seq(y, d.conv(64, 3, 2, "same"), d.bn()))               # 14 -> 7
     y = d.act(_seq(y, d.conv(128, 3, 2, "same"), d.bn()))              # 7 -> 4
@@ -172,7 +171,7 @@ def _keras_faces64(r, g: _Ctx, d: _Ctx, z, img):
     x = L.Reshape((4, 4, 512))(x)
     for f in (256, 128, 64, 32):
         x = g.act(_seq(x, g.convt(f, 5, 2, "same", use_bias=False), g.bn()))
-    x = _seq(x, g.conv(3, 5, 1, "same"), L.Activation("tanh"))
+    x = _seq(x, g.conv(r.channels, 5, 1, "same"), L.Activation("tanh"))
     y = img
     for f in (64, 128, 256, 512):
         y = L.Dropout(0.3)(d.act(d.conv(f, 5, 2, "same")(y)))
@@ -189,7 +188,8 @@ def _torch_mnist(r, g: _Ctx, d: _Ctx, z, img):
                    L.Cropping2D(((1, 1), (1, 1))), g.bn()))                        # 4 -> 7
     # k4 s2 p1 crops 1 and 1, which is exactly Keras "same" (7 -> 14 -> 28).
     x = g.act(_seq(x, g.convt(32, 4, 2, "same", use_bias=False), g.bn()))         # 7 -> 14
-    x = _seq(x, g.convt(1, 4, 2, "same", use_bias=False), L.Activation("tanh"))   # 14 -> 28
+    x = _seq(x, g.convt(r.channels, 4, 2, "same", use_bias=False),
+             L.Activation("tanh"))                                                # 14 -> 28
     y = d.act(d.conv(32, 4, 2, "same", use_bias=False)(img))                      # 28 -> 14
     y = d.act(_seq(y, d.conv(64, 4, 2, "same", use_bias=False), d.bn()))          # 14 -> 7
     # PyTorch Conv2d(k3, s2, padding=1) pads 1 on every side: explicit ZeroPadding2D + "valid".
@@ -207,7 +207,7 @@ def _dcgan64(r, g: _Ctx, d: _Ctx, z, img):
     # k4 s2 p1 (PyTorch) == k4 s2 "same" (Keras): both pad/crop 1 on each side.
     for f in (ngf * 4, ngf * 2, ngf):
         x = g.act(_seq(x, g.convt(f, 4, 2, "same", use_bias=False), g.bn()))
-    x = _seq(x, g.convt(3, 4, 2, "same", use_bias=False), L.Activation("tanh"))
+    x = _seq(x, g.convt(r.channels, 4, 2, "same", use_bias=False), L.Activation("tanh"))
     y = d.act(d.conv(ndf, 4, 2, "same", use_bias=False)(img))
     for f in (ndf * 2, ndf * 4, ndf * 8):
         y = d.act(_seq(y, d.conv(f, 4, 2, "same", use_bias=False), d.bn()))
@@ -224,7 +224,7 @@ def _paper_lsun64(r, g: _Ctx, d: _Ctx, z, img):
     for f in (512, 256, 128):
         x = g.act(_seq(x, g.convt(f, 5, 2, "valid", use_bias=False),
                        L.Cropping2D(((2, 1), (2, 1))), g.bn()))
-    x = _seq(x, g.convt(3, 5, 2, "valid", use_bias=False), L.Cropping2D(((2, 1), (2, 1))),
+    x = _seq(x, g.convt(r.channels, 5, 2, "valid", use_bias=False), L.Cropping2D(((2, 1), (2, 1))),
              L.Activation("tanh"))
     # PyTorch Conv2d(k5, s2, padding=2) pads 2 on every side; Keras "same" would pad 1 before
     # and 2 after. So ZeroPadding2D(2) + "valid".
@@ -235,17 +235,16 @@ def _paper_lsun64(r, g: _Ctx, d: _Ctx, z, img):
     return x, y
 
 
-# name -> (builder, G activation, D activation, LeakyReLU slope, BN momentum (Keras), epsilon)
-_SPECS = {
-    "dense-mnist": (_dense_mnist, "leaky_relu", "leaky_relu", 0.01, 0.99, 1e-3),
-    "gia-dcgan-mnist": (_gia_dcgan_mnist, "leaky_relu", "leaky_relu", 0.01, 0.99, 1e-3),
-    "bernico-mnist": (_bernico, "relu", "leaky_relu", 0.2, 0.8, 1e-3),
-    "bernico-cifar10": (_bernico, "relu", "leaky_relu", 0.2, 0.8, 1e-3),
-    "keras-faces64": (_keras_faces64, "leaky_relu", "leaky_relu", 0.2, 0.99, 1e-3),
-    # PyTorch BatchNorm: momentum 0.1, eps 1e-5 -> Keras momentum 0.9, epsilon 1e-5.
-    "torch-mnist": (_torch_mnist, "leaky_relu", "leaky_relu", 0.2, 0.9, 1e-5),
-    "dcgan64": (_dcgan64, "relu", "leaky_relu", 0.2, 0.9, 1e-5),
-    "paper-lsun64": (_paper_lsun64, "relu", "leaky_relu", 0.2, 0.9, 1e-5),
+# name -> the function that wires its layers; the layer settings are the Recipe's
+_BUILDERS = {
+    "dense-mnist": _dense_mnist,
+    "gia-dcgan-mnist": _gia_dcgan_mnist,
+    "bernico-mnist": _bernico,
+    "bernico-cifar10": _bernico,
+    "keras-faces64": _keras_faces64,
+    "torch-mnist": _torch_mnist,
+    "dcgan64": _dcgan64,
+    "paper-lsun64": _paper_lsun64,
 }
 
 
@@ -256,32 +255,35 @@ def build(
     g_activation: str | None = None,
     d_activation: str | None = None,
     tf1_batchnorm: bool = False,
+    channels: int | None = None,
 ) -> tuple[keras.Model, keras.Model]:
     """Build the Keras (generator, discriminator) pair of recipe ``name`` (functional, NHWC).
 
     Options for the failure-modes experiments (defaults reproduce the recipe): ``g_dropout`` adds
     ``Dropout(g_dropout)`` after every hidden activation of G; ``g_activation`` / ``d_activation``
-    replace the hidden activations ("relu" or "leaky_relu"; LeakyReLU keeps the recipe's slope,
-    0.2 where the recipe has none).
+    replace the hidden activations ("relu" or "leaky_relu"; LeakyReLU keeps the recipe's slope).
 
     ``tf1_batchnorm=True`` gives the discriminator :class:`TF1BatchNormalization` layers instead
     of ``BatchNormalization`` (same weights and parameter count): frozen inside a stacked
     ``combined`` model, D then still normalises with batch statistics, as under TF 1.x Keras.
     The stacked trainer builds D this way; the generator is never frozen and keeps the stock layer.
+    ``channels`` (default: the recipe's) changes the image channels, e.g. 3 for Stacked MNIST.
     """
-    recipe = _recipes.get(name)
+    recipe = _recipes.get(name).with_channels(channels)
     if not 0.0 <= g_dropout < 1.0:
         raise ValueError(f"g_dropout must be in [0, 1), got {g_dropout!r}")
     for opt, val in (("g_activation", g_activation), ("d_activation", d_activation)):
         if val not in ACTIVATIONS:
             raise ValueError(f"{opt} must be one of {ACTIVATIONS} (None = the recipe's), got {val!r}")
     try:
-        fn, g_act, d_act, slope, momentum, eps = _SPECS[recipe.name]
+        fn = _BUILDERS[recipe.name]
     except KeyError:
-        raise KeyError(f"no Keras model for recipe {recipe.name!r}: known are {', '.join(_SPECS)}") from None
-    common = {"bn_momentum": momentum, "bn_eps": eps, "slope": slope, "dcgan_init": recipe.dcgan_init}
-    g = _Ctx(recipe, activation=g_activation or g_act, dropout=g_dropout, **common)
-    d = _Ctx(recipe, activation=d_activation or d_act, tf1_batchnorm=tf1_batchnorm, **common)
+        raise KeyError(f"no Keras model for recipe {recipe.name!r}: known are {', '.join(_BUILDERS)}") from None
+    # Keras' BatchNormalization momentum is the weight of the running average: 1 - PyTorch's.
+    common = {"bn_momentum": 1 - recipe.bn_momentum, "bn_eps": recipe.bn_eps,
+              "slope": recipe.leaky_slope, "dcgan_init": recipe.dcgan_init}
+    g = _Ctx(recipe, activation=g_activation or recipe.g_activation, dropout=g_dropout, **common)
+    d = _Ctx(recipe, activation=d_activation or recipe.d_activation, tf1_batchnorm=tf1_batchnorm, **common)
     with _fresh_layer_names():
         z = keras.Input((recipe.latent_dim,), name="z")
         img = keras.Input(recipe.image_shape, name="images")

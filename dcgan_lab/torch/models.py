@@ -2,7 +2,7 @@
 
 ``build(name)`` returns ``(generator, discriminator)``. Each is a :class:`Generator` /
 :class:`Discriminator` wrapping an ``nn.Sequential`` called ``net`` whose layers are exactly the
-recipe's (see DESIGN section 3); ``model.recipe`` is the :class:`~dcgan_lab.recipes.Recipe`.
+recipe's (the layer settings are the Recipe's fields); ``model.recipe`` is the :class:`~dcgan_lab.recipes.Recipe`.
 
 Torch-origin recipes (``torch-mnist``, ``dcgan64``, ``paper-lsun64``) are written the idiomatic
 PyTorch way (``padding``/``output_padding``). Keras-origin recipes (``dense-mnist``,
@@ -160,10 +160,10 @@ def _gia_dcgan_mnist(r, g: _Ctx, d: _Ctx):
         nn.Linear(r.latent_dim, 7 * 7 * 256), nn.Unflatten(1, (256, 7, 7)),
         *_same_convt(256, 128, 3, 2, 7), g.bn2d(128), *g.act(),     # 7 -> 14
         *_same_convt(128, 64, 3, 1, 14), g.bn2d(64), *g.act(),      # 14 -> 14
-        *_same_convt(64, 1, 3, 2, 14), nn.Tanh(),                    # 14 -> 28
+        *_same_convt(64, r.channels, 3, 2, 14), nn.Tanh(),           # 14 -> 28
     ]
     dis = [
-        *_same_conv(1, 32, 3, 2, 28), *d.act(),                      # 28 -> 14
+        *_same_conv(r.channels, 32, 3, 2, 28), *d.act(),             # 28 -> 14
         *_same_conv(32, 64, 3, 2, 14), d.bn2d(64), *d.act(),         # 14 -> 7
         *_same_conv(64, 128, 3, 2, 7), d.bn2d(128), *d.act(),        # 7 -> 4
         nn.Flatten(), nn.Linear(4 * 4 * 128, 1), nn.Sigmoid(),
@@ -205,9 +205,9 @@ def _keras_faces64(r, g: _Ctx, d: _Ctx):
     for cout in (256, 128, 64, 32):
         gen += [*_same_convt(cin, cout, 5, 2, n, bias=False), g.bn2d(cout), *g.act()]
         n, cin = 2 * n, cout
-    gen += [*_same_conv(32, 3, 5, 1, 64), nn.Tanh()]
+    gen += [*_same_conv(32, r.channels, 5, 1, 64), nn.Tanh()]
     dis: list[nn.Module] = []
-    n, cin = 64, 3
+    n, cin = 64, r.channels
     for cout in (64, 128, 256, 512):
         dis += [*_same_conv(cin, cout, 5, 2, n), *d.act(), nn.Dropout(0.3)]
         n, cin = n // 2, cout
@@ -221,10 +221,10 @@ def _torch_mnist(r, g: _Ctx, d: _Ctx):
         nn.ConvTranspose2d(r.latent_dim, 128, 4, 1, 0, bias=False), g.bn2d(128), *g.act(),  # 4
         nn.ConvTranspose2d(128, 64, 3, 2, 1, bias=False), g.bn2d(64), *g.act(),             # 7
         nn.ConvTranspose2d(64, 32, 4, 2, 1, bias=False), g.bn2d(32), *g.act(),              # 14
-        nn.ConvTranspose2d(32, 1, 4, 2, 1, bias=False), nn.Tanh(),                          # 28
+        nn.ConvTranspose2d(32, r.channels, 4, 2, 1, bias=False), nn.Tanh(),                 # 28
     ]
     dis = [
-        nn.Conv2d(1, 32, 4, 2, 1, bias=False), *d.act(),                                    # 14
+        nn.Conv2d(r.channels, 32, 4, 2, 1, bias=False), *d.act(),                           # 14
         nn.Conv2d(32, 64, 4, 2, 1, bias=False), d.bn2d(64), *d.act(),                       # 7
         nn.Conv2d(64, 128, 3, 2, 1, bias=False), d.bn2d(128), *d.act(),                     # 4
         nn.Conv2d(128, 1, 4, 1, 0, bias=False), nn.Sigmoid(),                               # 1
@@ -238,8 +238,8 @@ def _dcgan64(r, g: _Ctx, d: _Ctx):
            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), g.bn2d(ngf * 8), *g.act()]
     for cin, cout in ((ngf * 8, ngf * 4), (ngf * 4, ngf * 2), (ngf * 2, ngf)):
         gen += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), g.bn2d(cout), *g.act()]
-    gen += [nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh()]
-    dis = [nn.Conv2d(3, ndf, 4, 2, 1, bias=False), *d.act()]
+    gen += [nn.ConvTranspose2d(ngf, r.channels, 4, 2, 1, bias=False), nn.Tanh()]
+    dis = [nn.Conv2d(r.channels, ndf, 4, 2, 1, bias=False), *d.act()]
     for cin, cout in ((ndf, ndf * 2), (ndf * 2, ndf * 4), (ndf * 4, ndf * 8)):
         dis += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), d.bn2d(cout), *d.act()]
     dis += [nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid()]
@@ -254,24 +254,25 @@ def _paper_lsun64(r, g: _Ctx, d: _Ctx):
     for cin, cout in ((1024, 512), (512, 256), (256, 128)):
         gen += [nn.ConvTranspose2d(cin, cout, 5, 2, padding=2, output_padding=1, bias=False),
                 g.bn2d(cout), *g.act()]
-    gen += [nn.ConvTranspose2d(128, 3, 5, 2, padding=2, output_padding=1, bias=False), nn.Tanh()]
-    dis = [nn.Conv2d(3, 64, 5, 2, padding=2, bias=False), *d.act()]
+    gen += [nn.ConvTranspose2d(128, r.channels, 5, 2, padding=2, output_padding=1, bias=False),
+            nn.Tanh()]
+    dis = [nn.Conv2d(r.channels, 64, 5, 2, padding=2, bias=False), *d.act()]
     for cin, cout in ((64, 128), (128, 256), (256, 512)):
         dis += [nn.Conv2d(cin, cout, 5, 2, padding=2, bias=False), d.bn2d(cout), *d.act()]
     dis += [nn.Flatten(), nn.Linear(4 * 4 * 512, 1)]
     return gen, dis
 
 
-# name -> (builder, origin, G activation, D activation, LeakyReLU slope, BN momentum (torch), eps)
-_SPECS = {
-    "dense-mnist": (_dense_mnist, "keras", "leaky_relu", "leaky_relu", 0.01, 0.01, 1e-3),
-    "gia-dcgan-mnist": (_gia_dcgan_mnist, "keras", "leaky_relu", "leaky_relu", 0.01, 0.01, 1e-3),
-    "bernico-mnist": (_bernico, "keras", "relu", "leaky_relu", 0.2, 0.2, 1e-3),
-    "bernico-cifar10": (_bernico, "keras", "relu", "leaky_relu", 0.2, 0.2, 1e-3),
-    "keras-faces64": (_keras_faces64, "keras", "leaky_relu", "leaky_relu", 0.2, 0.01, 1e-3),
-    "torch-mnist": (_torch_mnist, "torch", "leaky_relu", "leaky_relu", 0.2, 0.1, 1e-5),
-    "dcgan64": (_dcgan64, "torch", "relu", "leaky_relu", 0.2, 0.1, 1e-5),
-    "paper-lsun64": (_paper_lsun64, "torch", "relu", "leaky_relu", 0.2, 0.1, 1e-5),
+# name -> the function that lists its layers; the layer settings are the Recipe's
+_BUILDERS = {
+    "dense-mnist": _dense_mnist,
+    "gia-dcgan-mnist": _gia_dcgan_mnist,
+    "bernico-mnist": _bernico,
+    "bernico-cifar10": _bernico,
+    "keras-faces64": _keras_faces64,
+    "torch-mnist": _torch_mnist,
+    "dcgan64": _dcgan64,
+    "paper-lsun64": _paper_lsun64,
 }
 
 
@@ -310,23 +311,25 @@ def build(
     g_dropout: float = 0.0,
     g_activation: str | None = None,
     d_activation: str | None = None,
+    channels: int | None = None,
 ) -> tuple[Generator, Discriminator]:
     """Build the PyTorch (generator, discriminator) pair of recipe ``name``.
 
     Options for the failure-modes experiments (defaults reproduce the recipe): ``g_dropout`` adds
     ``nn.Dropout(g_dropout)`` after every hidden activation of G; ``g_activation`` /
     ``d_activation`` replace the hidden activations ("relu" or "leaky_relu"; LeakyReLU keeps the
-    recipe's slope, 0.2 where the recipe has none).
+    recipe's slope). ``channels`` (default: the recipe's) changes the image channels of G's output
+    and D's input, e.g. ``channels=3`` for Stacked MNIST; ``model.recipe`` then has that shape.
     """
-    recipe = _recipes.get(name)
+    recipe = _recipes.get(name).with_channels(channels)
     _check_options(g_dropout, g_activation, d_activation)
     try:
-        fn, origin, g_act, d_act, slope, momentum, eps = _SPECS[recipe.name]
+        fn = _BUILDERS[recipe.name]
     except KeyError:
-        raise KeyError(f"no PyTorch model for recipe {recipe.name!r}: known are {', '.join(_SPECS)}") from None
-    g = _Ctx(recipe, bn_momentum=momentum, bn_eps=eps, slope=slope,
-             activation=g_activation or g_act, dropout=g_dropout)
-    d = _Ctx(recipe, bn_momentum=momentum, bn_eps=eps, slope=slope, activation=d_activation or d_act)
+        raise KeyError(f"no PyTorch model for recipe {recipe.name!r}: known are {', '.join(_BUILDERS)}") from None
+    bn = {"bn_momentum": recipe.bn_momentum, "bn_eps": recipe.bn_eps, "slope": recipe.leaky_slope}
+    g = _Ctx(recipe, activation=g_activation or recipe.g_activation, dropout=g_dropout, **bn)
+    d = _Ctx(recipe, activation=d_activation or recipe.d_activation, **bn)
     gen_layers, dis_layers = fn(recipe, g, d)
     h, w, c = recipe.image_shape
     gen = Generator(recipe, nn.Sequential(*gen_layers), (recipe.latent_dim,))
@@ -334,7 +337,7 @@ def build(
     for m in (gen, dis):
         if recipe.dcgan_init:
             _dcgan_init(m)
-        elif origin == "keras":
+        elif recipe.origin == "keras":
             _keras_default_init(m)
     return gen, dis
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics
+from .. import metrics
 
 __all__ = ["SampleReport", "sample_report", "report_table", "BNModeGap", "bn_mode_gap", "pick_grids",
            "show_run_grids", "source_excerpt", "Compact", "compact"]
@@ -72,12 +72,6 @@ class SampleReport:
                 f"{self.fid:.1f}")
 
 
-def _softmax_max(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return (p / p.sum(axis=1, keepdims=True)).max(axis=1)
-
-
 def sample_report(fake: np.ndarray, real: np.ndarray, dataset: str = "mnist",
                   threshold: float = 0.9, min_share: float = 0.01) -> SampleReport:
     """Classifier numbers for generated images ``fake`` against real images ``real``.
@@ -88,7 +82,7 @@ def sample_report(fake: np.ndarray, real: np.ndarray, dataset: str = "mnist",
     Images are uint8 or float in [-1, 1], NHWC or NCHW (either framework's output), of the
     classifier's size (28x28x1 for ``mnist``/``fashion_mnist``, 32x32x3 for ``cifar10``).
     """
-    from . import classifier
+    from .. import classifier
 
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
@@ -99,7 +93,7 @@ def sample_report(fake: np.ndarray, real: np.ndarray, dataset: str = "mnist",
                          f"{len(fake)} and {len(real)}")
     clf = classifier.get(dataset)
     logits = clf.logits(fake)
-    confident = float(np.mean(_softmax_max(logits) > threshold))
+    confident = float(np.mean(metrics.softmax(logits).max(axis=1) > threshold))
     min_count = max(1, math.ceil(min_share * len(fake)))
     coverage = metrics.mode_coverage(logits.argmax(axis=1), logits.shape[1], min_count)
     return SampleReport(dataset, len(fake), len(real), float(threshold), confident, coverage,
@@ -211,7 +205,7 @@ def show_run_grids(run_dir: str | Path, n: int = 3, title: str | None = None,
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from .training import RunDir
+    from ..training import RunDir
 
     run = RunDir(run_dir)
     paths = pick_grids(run.sample_paths(), n)

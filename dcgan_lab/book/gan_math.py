@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 
+from ..metrics import softmax
+
 __all__ = [
     "EQUILIBRIUM_VALUE",
     "confident_share",
@@ -30,7 +32,6 @@ __all__ = [
     "optimal_discriminator",
     "permute_dense_inputs",
     "sigmoid",
-    "softmax",
     "value_function",
 ]
 
@@ -153,14 +154,6 @@ def g_loss_logit_grads(logits: np.ndarray) -> dict[str, np.ndarray]:
     """
     d = sigmoid(logits)
     return {"d": d, "minimax": -d, "non_saturating": d - 1.0}
-
-
-def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Row-wise softmax (numerically stable)."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
 
 
 def confident_share(logits: np.ndarray, threshold: float = 0.9) -> float:
