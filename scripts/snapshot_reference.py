@@ -159,10 +159,10 @@ def snapshot(run: Path, out: Path, *, n: int = 372, command: str | None = None,
     """Build the snapshot folder ``out`` from the run folder ``run``; return its evaluate.json."""
     from dcgan_lab import training, viz
 
-    rd = training.RunDir(run)
-    cfg = rd.read_config()
     if out.resolve() == run.resolve():
         raise SystemExit(f"OUT_DIR {out} is the run folder itself: choose another folder")
+    rd = training.RunDir(run)
+    cfg = rd.read_config()
     if out.exists():
         shutil.rmtree(out)
     (out / "samples").mkdir(parents=True)
