@@ -192,6 +192,16 @@ def resolve(recipe: str | recipes.Recipe, framework: str, options: TrainOptions 
     )
 
 
+def resolve_run(recipe: str | recipes.Recipe, framework: str, options: TrainOptions | None,
+                profile: str | None, data: str | np.ndarray | None) -> Config:
+    """:func:`resolve` for a ``train()`` call whose ``data`` may be an array (recorded in the
+    config as ``<array NxHxWxC>``), a data set name, a folder or ``None`` (the recipe's)."""
+    if isinstance(data, np.ndarray):
+        cfg = resolve(recipe, framework, options, profile)
+        return dataclasses.replace(cfg, data=f"<array {'x'.join(map(str, data.shape))}>")
+    return resolve(recipe, framework, options, profile, data=None if data is None else str(data))
+
+
 def load_training_images(cfg: Config, data: str | np.ndarray | None = None) -> np.ndarray:
     """The training images of ``cfg`` as uint8 NHWC, checked against the recipe's shape.
 
@@ -336,6 +346,35 @@ def d_batch_sizes(cfg: Config) -> tuple[int, int]:
         half = cfg.batch_size // 2
         return half, cfg.batch_size - half
     return cfg.batch_size, cfg.batch_size
+
+
+def step_inputs(step: int, images: np.ndarray, cfg: Config) -> dict[str, np.ndarray]:
+    """The real batches, ``z`` and D targets of ``step`` as NumPy arrays (NHWC), for both
+    frameworks (``dcgan_lab.torch.step_inputs`` makes NCHW tensors of them).
+
+    Keys: ``real`` (U, n_real, H, W, C) float32 in [-1, 1], ``z_d`` (U, n_fake, latent),
+    ``t_real`` (U, n_real, 1), ``t_fake`` (U, n_fake, 1), ``z_g`` (rounds, batch, latent), where
+    U = rounds_per_step * d_steps and D update ``j`` of round ``r`` takes row ``r * d_steps + j``
+    (see :func:`d_sub`).
+    """
+    from . import data
+
+    latent = cfg.recipe_obj.latent_dim
+    n_real, n_fake = d_batch_sizes(cfg)  # half and half for Keras-GAN recipes
+    per_step = d_updates_per_step(cfg)
+    out: dict[str, list[np.ndarray]] = {"real": [], "z_d": [], "t_real": [], "t_fake": [],
+                                        "z_g": []}
+    for rnd in range(cfg.rounds_per_step):
+        for j in range(cfg.d_steps):
+            sub = d_sub(cfg, rnd, j)
+            rows = batch_indices(step, len(images), n_real, cfg.seed, sub=sub, per_step=per_step)
+            out["real"].append(data.to_float(images[rows]))
+            out["z_d"].append(noise(step, n_fake, latent, cfg.seed, sub=sub))
+            t_real, t_fake = d_targets(cfg, step, n_real, n_fake, sub=sub)
+            out["t_real"].append(t_real)
+            out["t_fake"].append(t_fake)
+        out["z_g"].append(noise(step, cfg.batch_size, latent, cfg.seed, sub=g_sub(cfg, rnd)))
+    return {k: np.stack(v) for k, v in out.items()}
 
 
 # --- the run folder ---------------------------------------------------------------------------

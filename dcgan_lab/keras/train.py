@@ -20,13 +20,9 @@ Read :func:`train_step` first: one generator step, top to bottom.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -40,14 +36,14 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
-from .. import recipes, training  # noqa: E402
+from .. import loop, recipes, training  # noqa: E402
 from ..checkpoint import CheckpointError, atomic_path  # noqa: E402
-from ..history import COLUMNS, History  # noqa: E402
+from ..history import METRICS, History  # noqa: E402
 from ..speed import Speed  # noqa: E402
 from ..training import RunDir, TrainingDiverged, TrainOptions, load_training_images  # noqa: E402
 
 __all__ = [
-    "train", "train_step", "step_inputs", "input_pipeline", "sample", "load_generator", "make_trainer",
+    "train", "train_step", "step_inputs", "step_loader", "Backend", "sample", "load_generator", "make_trainer",
     "GAN", "StackedGAN", "GANMonitor", "GANCheckpoint", "HistoryLogger",
     "save_checkpoint", "load_checkpoint", "load_training_images",
     "CHECKPOINT_NAME", "GENERATOR_NAME", "DISCRIMINATOR_NAME", "CHECKPOINT_FORMAT",
@@ -61,7 +57,6 @@ CHECKPOINT_FORMAT = "dcgan_lab.keras.checkpoint/1"
 #: ``cb(step, G, D, history)`` after every step, as in the PyTorch twin.
 Callback = Callable[[int, keras.Model, keras.Model, History], None]
 
-_METRICS = ("loss_d", "loss_d_real", "loss_d_fake", "loss_g", "d_real", "d_fake")
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,32 +445,9 @@ def make_trainer(cfg: training.Config, generator, discriminator, *,
 
 
 def step_inputs(step: int, images: np.ndarray, cfg: training.Config) -> dict[str, np.ndarray]:
-    """The real batches, ``z`` and D targets of ``step``, exactly as the PyTorch twin draws them.
-
-    Keys: ``real`` (U, n_real, H, W, C) float32 in [-1, 1], ``z_d`` (U, n_fake, latent),
-    ``t_real`` (U, n_real, 1), ``t_fake`` (U, n_fake, 1), ``z_g`` (rounds, batch, latent), where
-    U = rounds_per_step * d_steps (see :func:`dcgan_lab.training.d_sub`).
-    """
-    from .. import data
-
-    latent = cfg.recipe_obj.latent_dim
-    n_real, n_fake = training.d_batch_sizes(cfg)
-    per_step = training.d_updates_per_step(cfg)
-    real, z_d, t_real, t_fake, z_g = [], [], [], [], []
-    for r in range(cfg.rounds_per_step):
-        for j in range(cfg.d_steps):
-            sub = training.d_sub(cfg, r, j)
-            rows = training.batch_indices(step, len(images), n_real, cfg.seed, sub=sub,
-                                          per_step=per_step)
-            real.append(data.to_float(images[rows]))
-            z_d.append(training.noise(step, n_fake, latent, cfg.seed, sub=sub))
-            tr, tf_ = training.d_targets(cfg, step, n_real, n_fake, sub=sub)
-            t_real.append(tr)
-            t_fake.append(tf_)
-        z_g.append(training.noise(step, cfg.batch_size, latent, cfg.seed,
-                                  sub=training.g_sub(cfg, r)))
-    return {"real": np.stack(real), "z_d": np.stack(z_d), "t_real": np.stack(t_real),
-            "t_fake": np.stack(t_fake), "z_g": np.stack(z_g)}
+    """:func:`dcgan_lab.training.step_inputs` of ``step``: NHWC NumPy arrays, as Keras takes them
+    (the PyTorch twin makes NCHW tensors of the same draws)."""
+    return training.step_inputs(step, images, cfg)
 
 
 def train_step(step: int, trainer: GAN | StackedGAN, images: np.ndarray,
@@ -483,7 +455,7 @@ def train_step(step: int, trainer: GAN | StackedGAN, images: np.ndarray,
                ) -> dict[str, float]:
     """One generator step of ``trainer`` on the stateless inputs of ``step``; returns the metrics.
 
-    ``inputs``: :func:`step_inputs` of ``step`` if already drawn (by :func:`input_pipeline`).
+    ``inputs``: :func:`step_inputs` of ``step`` if already drawn (by :func:`step_loader`).
     ``loss_d`` is ``loss_d_real + loss_d_fake``; ``d_real``/``d_fake`` are the mean P(real) D
     gave the real and the fake batch of the last D update (as in the PyTorch twin).
     """
@@ -636,56 +608,6 @@ def _generate(generator: keras.Model, z: np.ndarray, batch: int = 256) -> np.nda
 # the loop
 
 
-class _DeferInterrupt:
-    """The first Ctrl-C becomes a flag checked between steps (a checkpoint is never written
-    half-way through a step); a second one interrupts at once (the last checkpoint is kept)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old = None
-
-    def __enter__(self) -> _DeferInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def _handler(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nCtrl-C: finishing this step and saving a checkpoint (again to stop at once)",
-              file=sys.stderr)
-
-    def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-
-
-class _CsvAppender:
-    """Appends one history row per step to history.csv (one write() call per row, so a kill -9
-    never leaves half a row); the columns are fixed by the header."""
-
-    def __init__(self, path: Path, history: History):
-        self.path = path
-        history.to_csv(path)  # the header and the rows kept so far (atomic)
-        with path.open() as f:
-            self.columns = f.readline().strip().split(",")
-        if self.columns == [""]:
-            self.columns = list(COLUMNS)
-            path.write_text(",".join(self.columns) + "\n")
-
-    def append(self, row: dict) -> None:
-        from ..history import _fmt
-
-        line = ",".join(_fmt(row.get(c, math.nan)) for c in self.columns) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
-
-
 def _device_type() -> str:
     return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
 
@@ -706,15 +628,17 @@ class _dtype_policy:
             keras.mixed_precision.set_dtype_policy(self.old)
 
 
-def input_pipeline(images: np.ndarray, cfg: training.Config, start: int, prefetch: int = 0):
-    """The :func:`step_inputs` of steps ``start + 1 .. cfg.steps``, in order.
+def step_loader(images: np.ndarray, cfg: training.Config, start: int, speed: Speed | None = None):
+    """The :func:`step_inputs` of steps ``start + 1 .. cfg.steps``, in order (the PyTorch twin's
+    ``step_loader``).
 
-    ``prefetch=0``: a plain generator (each step's inputs are drawn just before it). Otherwise a
-    ``tf.data`` pipeline whose ``prefetch(prefetch)`` draws the coming steps' inputs in a
-    background thread while the current step trains; items are numpy arrays either way. (There is
-    nothing to ``cache()``: the images already are one uint8 array in memory, and every step's
-    rows, ``z`` and targets are new draws from the stateless streams.)
+    Without ``speed.prefetch``: a plain generator (each step's inputs are drawn just before it).
+    Otherwise a ``tf.data`` pipeline whose ``prefetch(speed.prefetch)`` draws the coming steps'
+    inputs in a background thread while the current step trains; items are numpy arrays either
+    way. (There is nothing to ``cache()``: the images already are one uint8 array in memory, and
+    every step's rows, ``z`` and targets are new draws from the stateless streams.)
     """
+    prefetch = (speed.prefetch if speed is not None else 0) or 0
     steps = range(start + 1, cfg.steps + 1)
     if not prefetch:
         return (step_inputs(s, images, cfg) for s in steps)
@@ -731,6 +655,62 @@ def _seed(seed: int) -> None:
     """Fix the initial weights and dropout seeds; make TensorFlow's kernels deterministic."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+class Backend(loop.Backend):
+    """The Keras side of :func:`dcgan_lab.loop.run`: models, the trainer of ``cfg.keras_style``,
+    :func:`train_step`, ``checkpoint.keras.npz`` and ``generator.keras``/``discriminator.keras``."""
+
+    framework, checkpoint_name = "keras", CHECKPOINT_NAME
+    final_names = (GENERATOR_NAME, DISCRIMINATOR_NAME)
+
+    def __init__(self, speed: Speed | None = None):
+        self.speed = speed
+
+    def label(self, cfg: training.Config) -> str:
+        return f"{cfg.recipe} (keras, {cfg.keras_style})"
+
+    def read_checkpoint(self, path: Path, cfg: training.Config | None) -> dict:
+        return load_checkpoint(path, cfg)
+
+    def checkpoint_step(self, state: dict) -> int:
+        return int(state["header"]["step"])
+
+    def build(self, cfg: training.Config) -> None:
+        from .. import speed as speed_mod
+        from .models import build
+
+        _seed(cfg.seed)
+        self.speed = speed_mod.resolve(self.speed, "keras", _device_type())
+        with _dtype_policy(self.speed.mixed_precision):  # layers keep the policy they were built with
+            # stacked: D frozen inside `combined` must still use batch statistics (see StackedGAN)
+            self.models = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                                d_activation=cfg.d_activation,
+                                tf1_batchnorm=cfg.keras_style == "stacked")
+        self.trainer = make_trainer(cfg, *self.models, jit_compile=bool(self.speed.jit_compile))
+
+    def restore(self, path: Path, state: dict) -> int:
+        return restore(state, self.trainer)
+
+    def batches(self, images: np.ndarray, cfg: training.Config, start: int):
+        return step_loader(images, cfg, start, self.speed)
+
+    def step(self, step: int, images: np.ndarray, cfg: training.Config, inputs) -> dict[str, float]:
+        return train_step(step, self.trainer, images, cfg, inputs=inputs)
+
+    def sample(self, z: np.ndarray) -> np.ndarray:
+        from .. import data
+
+        return data.to_uint8(_generate(self.models[0], z))
+
+    def save(self, path: Path, step: int, cfg: training.Config, fixed_z: np.ndarray) -> None:
+        save_checkpoint(path, self.trainer, step=step, cfg=cfg, fixed_noise=fixed_z)
+
+    def save_final(self, run: RunDir) -> None:
+        G, D = self.models
+        D.trainable = True
+        _save_model(G, run.path / GENERATOR_NAME)
+        _save_model(D, run.path / DISCRIMINATOR_NAME)
 
 
 def train(
@@ -764,130 +744,18 @@ def train(
     inputs -- without changing what they compute; ``None`` fields take the measured defaults
     (:data:`dcgan_lab.speed.DEFAULTS`). It is not part of the run's config.
 
-    Ctrl-C finishes the current step, saves a checkpoint, prints how to resume and re-raises
-    ``KeyboardInterrupt``. A NaN or infinite loss raises :class:`TrainingDiverged` before that
-    step is saved anywhere, so the last good checkpoint is kept.
+    The loop itself is :func:`dcgan_lab.loop.run` (shared with PyTorch): Ctrl-C finishes the
+    current step, saves a checkpoint, prints how to resume and re-raises ``KeyboardInterrupt``; a
+    NaN or infinite metric raises :class:`TrainingDiverged` before that step is saved anywhere.
     """
-    from .. import speed as speed_mod
-    from .. import viz
-    from .models import build
-
-    cfg = training.resolve(recipe, "keras", options, profile,
-                           data=None if data is None or isinstance(data, np.ndarray) else str(data))
-    if isinstance(data, np.ndarray):
-        cfg = dataclasses.replace(cfg, data=f"<array {'x'.join(map(str, data.shape))}>")
+    cfg = training.resolve_run(recipe, "keras", options, profile, data)
     if cfg.keras_style == "stacked" and cfg.g_loss != "non_saturating":
         raise ValueError(f"g_loss={cfg.g_loss!r} is not available with keras_style='stacked' "
                          f"(recipe {cfg.recipe}): combined.train_on_batch(z, ones) can only "
                          f"minimise BCE against targets. Use TrainOptions(keras_style="
                          f"'train_step', g_loss={cfg.g_loss!r})")
-    run = RunDir(out_dir)
-    ckpt_path = run.path / CHECKPOINT_NAME
-
-    # Check the folder and an existing checkpoint before any slow work or any write: a corrupt or
-    # foreign checkpoint raises CheckpointError and stays untouched; a folder holding a run is
-    # refused unless resume (or force).
-    state = None
-    if ckpt_path.exists() and not force:
-        state = load_checkpoint(ckpt_path, cfg if resume else None)
-        if not resume and not run.config_path.exists():
-            raise training.RunDirError(f"{run.path} holds {CHECKPOINT_NAME} but no config.json: "
-                                       f"pass --force to start afresh there")
-    resuming = run.check(cfg, resume=resume, force=force) and resume and not force
-
-    images = load_training_images(cfg, data)
-    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)  # size check
-    _seed(cfg.seed)
-    fast = speed_mod.resolve(speed, "keras", _device_type())
-    with _dtype_policy(fast.mixed_precision):  # layers keep the policy they were built with
-        # stacked: D frozen inside `combined` must still use batch statistics (see StackedGAN)
-        G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
-                     d_activation=cfg.d_activation, tf1_batchnorm=cfg.keras_style == "stacked")
-    trainer = make_trainer(cfg, G, D, jit_compile=bool(fast.jit_compile))
-    fixed_z = training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim, cfg.seed)
-
-    start = 0
-    history = History()
-    if resuming and state is not None:
-        start = restore(state, trainer)
-        fixed_z = state["arrays"]["fixed_noise"]
-        history = History.from_csv(run.history_path)
-        history.truncate(start)
-        print(f"resuming {cfg.recipe} (keras, {cfg.keras_style}) from step {start} of "
-              f"{cfg.steps} ({ckpt_path})")
-    elif resuming:
-        print(f"{run.path} has no {CHECKPOINT_NAME} yet: starting {cfg.recipe} from step 0")
-    run.prepare(cfg, resume=resume, force=force)  # writes config.json
-    for old in run.sample_paths():  # grids of steps this run will (re)draw
-        if not resuming or int(old.stem.split("_")[1]) > start:
-            old.unlink()
-    if not resuming:  # force: nothing of the old run may survive
-        for old in (ckpt_path, run.gif_path, run.path / GENERATOR_NAME,
-                    run.path / DISCRIMINATOR_NAME):
-            old.unlink(missing_ok=True)
-    csv = _CsvAppender(run.history_path, history)
-
-    def save_samples(step: int) -> None:
-        grid = _generate(G, fixed_z)
-        viz.save_png(grid, run.sample_path(step), nrow=int(math.ceil(math.sqrt(len(grid)))))
-
-    def save_all(step: int) -> None:
-        save_checkpoint(ckpt_path, trainer, step=step, cfg=cfg, fixed_noise=fixed_z)
-
-    from tqdm import tqdm  # the text bar: tqdm.auto warns in notebooks without ipywidgets
-
-    # With prefetch, a tf.data pipeline draws the coming steps' inputs while a step trains.
-    batches = iter(input_pipeline(images, cfg, start, fast.prefetch)) if fast.prefetch else None
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress,
-               desc=f"{cfg.recipe} (keras)", unit="step", dynamic_ncols=True)
-    step = start
-    try:
-        with _DeferInterrupt() as interrupt:
-            for step in range(start + 1, cfg.steps + 1):
-                t0 = time.perf_counter()
-                if batches is None:
-                    m = train_step(step, trainer, images, cfg)
-                else:
-                    m = train_step(step, trainer, images, cfg, inputs=next(batches))
-                training.check_finite(step, **{k: m[k] for k in _METRICS})
-                row = history.log(step=step, **m, seconds=time.perf_counter() - t0)
-                for cb in callbacks:
-                    cb(step, G, D, history)
-                csv.append(row)
-                bar.set_postfix({k: f"{m[k]:.3f}" for k in
-                                 ("loss_d", "loss_g", "d_real", "d_fake")}, refresh=False)
-                bar.update(1)
-                if step % cfg.sample_every == 0 or step == cfg.steps:
-                    save_samples(step)
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                    save_all(step)
-                if interrupt.requested:
-                    raise KeyboardInterrupt
-        bar.close()
-    except TrainingDiverged:
-        bar.close()
-        raise
-    except KeyboardInterrupt:
-        bar.close()
-        done = int(history.last("step", default=start))
-        if done == step and done > start:  # stopped between steps: the state is that of `step`
-            save_all(done)
-        else:  # stopped inside a step: its state is half-updated; keep the last checkpoint
-            done = start if not ckpt_path.exists() else int(
-                load_checkpoint(ckpt_path)["header"]["step"])
-        print(f"interrupted at step {done}; resume with: dcgan-lab train {cfg.recipe} "
-              f"--framework keras --out {run.path} --resume  (or train(..., resume=True))",
-              file=sys.stderr)
-        raise
-
-    if not run.sample_path(cfg.steps).exists():
-        save_samples(cfg.steps)
-    viz.save_gif(run.sample_paths(), run.gif_path)
-    D.trainable = True
-    _save_model(G, run.path / GENERATOR_NAME)
-    _save_model(D, run.path / DISCRIMINATOR_NAME)
-    history.to_csv(run.history_path)
-    return history
+    return loop.run(cfg, Backend(speed), out_dir, data=data, resume=resume, force=force,
+                    progress=progress, callbacks=callbacks)
 
 
 # --------------------------------------------------------------------------------------------
@@ -972,7 +840,7 @@ class HistoryLogger(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
         logs = logs or {}
-        self.history.log(step=self.step, **{k: float(logs[k]) for k in _METRICS if k in logs},
+        self.history.log(step=self.step, **{k: float(logs[k]) for k in METRICS if k in logs},
                          seconds=time.perf_counter() - self._t0)
 
     def on_train_end(self, logs=None):
