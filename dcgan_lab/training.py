@@ -452,6 +452,24 @@ class RunDir:
         return exists
 
 
+def check_checkpoint_run(path: Path, recipe: str | None, config: dict | str, cfg: Config) -> None:
+    """Raise :class:`~dcgan_lab.checkpoint.CheckpointError` naming ``path`` unless a checkpoint's
+    ``recipe`` and ``config`` (``Config.to_dict()``, or its JSON) belong to the run of ``cfg``."""
+    from .checkpoint import CheckpointError
+
+    if recipe != cfg.recipe:
+        raise CheckpointError(f"{path} belongs to recipe {recipe!r}, not {cfg.recipe!r}: choose "
+                              f"another --out or pass --force")
+    try:
+        old = Config.from_dict(json.loads(config) if isinstance(config, str) else config)
+    except (ValueError, TypeError, RunDirError) as e:
+        raise CheckpointError(f"{path}: its config is unreadable ({e})") from None
+    if old.comparable() != cfg.comparable():
+        diff = sorted(k for k, v in cfg.comparable().items() if old.comparable().get(k) != v)
+        raise CheckpointError(f"{path} belongs to a different run (differs in {', '.join(diff)}): "
+                              f"choose another --out or pass --force")
+
+
 def check_finite(step: int, **losses: float) -> None:
     """Raise :class:`TrainingDiverged` naming the loss and step if any loss is NaN or infinite."""
     bad = {k: v for k, v in losses.items() if not np.isfinite(v)}

@@ -535,17 +535,7 @@ def load_checkpoint(path: str | Path, cfg: training.Config | None = None) -> dic
         raise CheckpointError(f"{path} has format {got!r}; this version of dcgan_lab reads "
                               f"{CHECKPOINT_FORMAT!r}")
     if cfg is not None and header.get("config") is not None:
-        if header.get("recipe") != cfg.recipe:
-            raise CheckpointError(f"{path} belongs to recipe {header.get('recipe')!r}, not "
-                                  f"{cfg.recipe!r}: choose another --out or pass --force")
-        try:
-            old = training.Config.from_dict(header["config"])
-        except (ValueError, TypeError, training.RunDirError) as e:
-            raise CheckpointError(f"{path}: its config is unreadable ({e})") from None
-        if old.comparable() != cfg.comparable():
-            diff = sorted(k for k, v in cfg.comparable().items() if old.comparable().get(k) != v)
-            raise CheckpointError(f"{path} belongs to a different run (differs in "
-                                  f"{', '.join(diff)}): choose another --out or pass --force")
+        training.check_checkpoint_run(path, header.get("recipe"), header["config"], cfg)
     return {"header": header, "arrays": arrays, "path": path}
 
 

@@ -250,17 +250,7 @@ def load_checkpoint(path: str | Path, cfg: training.Config | None = None,
         raise CheckpointError(f"{path} has format {state['format']!r}; this version of dcgan_lab "
                               f"reads {CHECKPOINT_FORMAT!r}")
     if cfg is not None:
-        if state["recipe"] != cfg.recipe:
-            raise CheckpointError(f"{path} belongs to recipe {state['recipe']!r}, not "
-                                  f"{cfg.recipe!r}: choose another --out or pass --force")
-        try:
-            old = training.Config.from_dict(json.loads(state["config"]))
-        except (ValueError, TypeError, training.RunDirError) as e:
-            raise CheckpointError(f"{path}: its config is unreadable ({e})") from None
-        if old.comparable() != cfg.comparable():
-            diff = sorted(k for k, v in cfg.comparable().items() if old.comparable().get(k) != v)
-            raise CheckpointError(f"{path} belongs to a different run (differs in {', '.join(diff)})"
-                                  f": choose another --out or pass --force")
+        training.check_checkpoint_run(path, state["recipe"], state["config"], cfg)
     return state
 
 
