@@ -79,10 +79,20 @@ def train_one(recipe: str, framework: str, style: str | None, folder: Path) -> d
 
     options = training.TrainOptions(keras_style=style, **GOLDEN_OPTIONS)
     if framework == "torch":
+        import torch
+
         from dcgan_lab.torch import train
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # CPU sums depend on the thread count: one, on every machine
+        try:
+            history = train(recipe, folder, options=options, profile="smoke", progress=False)
+        finally:
+            torch.set_num_threads(threads)
     else:
         from dcgan_lab.keras import train
-    history = train(recipe, folder, options=options, profile="smoke", progress=False)
+
+        history = train(recipe, folder, options=options, profile="smoke", progress=False)
     return {**_state_hashes(folder, framework),
             "losses": {k: [float(v) for v in history[k]] for k in LOSSES}}
 

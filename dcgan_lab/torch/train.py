@@ -10,8 +10,10 @@ Read :func:`train_step` first: it is one generator step, top to bottom --
    pytorch/examples does (``fake = netG(noise)`` once; D on ``fake.detach()``; G on
    ``netD(fake)``); the Keras-origin ones on a fresh ``z``, as their sources do.
 
-:func:`train` wraps it with everything that keeps a long run safe: a run folder, history rows,
-sample grids of a fixed ``z``, checkpoints (atomic, resumable bit for bit), Ctrl-C and NaN handling.
+:func:`train` is a short wrapper over the loop both frameworks share (:func:`dcgan_lab.loop.run`),
+which keeps a long run safe -- a run folder, history rows, sample grids of a fixed ``z``,
+checkpoints (atomic, resumable bit for bit), Ctrl-C and NaN handling -- and calls this module's
+:class:`Backend` to build, step, save, restore and sample.
 
 Every random draw outside the layers (data order, ``z``, label noise) comes from the stateless
 streams of :mod:`dcgan_lab.training`, keyed by (seed, step); dropout uses torch's RNG, whose state
