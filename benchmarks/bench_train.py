@@ -128,7 +128,7 @@ def torch_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
     G_step, D_step = (torch.compile(G), torch.compile(D)) if fast.compile else (G, D)
     images = _images(cfg.recipe_obj, batch_size)
     cfg = cfg.__class__(**{**cfg.to_dict(), "steps": warmup + steps})
-    batches = iter(T.make_dataloader(images, cfg, 0, fast, device))
+    batches = iter(T.step_loader(images, cfg, 0, fast, device))
     losses = []
 
     def run(first: int, last: int) -> None:

@@ -108,7 +108,7 @@ def keras_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
         G, D = build(recipe_name)
     trainer = T.make_trainer(cfg, G, D, jit_compile=bool(fast.jit_compile))
     images = _images(cfg.recipe_obj, batch_size)
-    batches = iter(T.input_pipeline(images, cfg, 0, fast.prefetch or 0))
+    batches = iter(T.step_loader(images, cfg, 0, fast))
     losses = []
 
     def one(i: int) -> None:

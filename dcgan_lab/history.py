@@ -1,7 +1,9 @@
 """Training history: one row per step, filled the same way by both frameworks, kept as CSV.
 
-Rows are appended to ``history.csv`` as training goes (nothing is lost on a crash); on resume the
-rows after the checkpoint's step are dropped so the file matches the restored state.
+The run loop (:mod:`dcgan_lab.loop`) appends each step's row to ``history.csv`` as it goes
+(:class:`CsvAppender`: nothing is lost on a crash) and rewrites the whole file at every
+checkpoint (so that columns a callback added appear); on resume the rows after the checkpoint's
+step are dropped so the file matches the restored state.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 
 #: Columns every trainer writes, in this order; extra columns (metrics) follow.
 COLUMNS = ("step", "loss_d", "loss_d_real", "loss_d_fake", "loss_g", "d_real", "d_fake", "seconds")
+#: The metrics every training step returns (both frameworks).
+METRICS = COLUMNS[1:-1]
 
 
 class History:
@@ -78,6 +82,34 @@ class History:
                 except ValueError as e:
                     raise ValueError(f"{path}, line {line_no}: not a number ({e})") from None
         return cls(rows)
+
+
+class CsvAppender:
+    """Appends one history row per step to ``history.csv`` (one ``write()`` per row, so a
+    ``kill -9`` never leaves half a row); the columns are those of the header last written."""
+
+    def __init__(self, path: str | Path, history: History):
+        self.path = Path(path)
+        self.rewrite(history)
+
+    def rewrite(self, history: History) -> None:
+        """Write the whole history (atomically); later rows follow its columns."""
+        history.to_csv(self.path)
+        with self.path.open() as f:
+            self.columns = f.readline().strip().split(",")
+        if self.columns == [""]:
+            self.columns = list(COLUMNS)
+            self.path.write_text(",".join(self.columns) + "\n")
+
+    def append(self, row: Mapping[str, float]) -> None:
+        import os
+
+        line = ",".join(_fmt(row.get(c, math.nan)) for c in self.columns) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
 
 
 def _fmt(v: float) -> str:

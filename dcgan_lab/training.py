@@ -192,6 +192,16 @@ def resolve(recipe: str | recipes.Recipe, framework: str, options: TrainOptions 
     )
 
 
+def resolve_run(recipe: str | recipes.Recipe, framework: str, options: TrainOptions | None,
+                profile: str | None, data: str | np.ndarray | None) -> Config:
+    """:func:`resolve` for a ``train()`` call whose ``data`` may be an array (recorded in the
+    config as ``<array NxHxWxC>``), a data set name, a folder or ``None`` (the recipe's)."""
+    if isinstance(data, np.ndarray):
+        cfg = resolve(recipe, framework, options, profile)
+        return dataclasses.replace(cfg, data=f"<array {'x'.join(map(str, data.shape))}>")
+    return resolve(recipe, framework, options, profile, data=None if data is None else str(data))
+
+
 def load_training_images(cfg: Config, data: str | np.ndarray | None = None) -> np.ndarray:
     """The training images of ``cfg`` as uint8 NHWC, checked against the recipe's shape.
 
@@ -338,6 +348,35 @@ def d_batch_sizes(cfg: Config) -> tuple[int, int]:
     return cfg.batch_size, cfg.batch_size
 
 
+def step_inputs(step: int, images: np.ndarray, cfg: Config) -> dict[str, np.ndarray]:
+    """The real batches, ``z`` and D targets of ``step`` as NumPy arrays (NHWC), for both
+    frameworks (``dcgan_lab.torch.step_inputs`` makes NCHW tensors of them).
+
+    Keys: ``real`` (U, n_real, H, W, C) float32 in [-1, 1], ``z_d`` (U, n_fake, latent),
+    ``t_real`` (U, n_real, 1), ``t_fake`` (U, n_fake, 1), ``z_g`` (rounds, batch, latent), where
+    U = rounds_per_step * d_steps and D update ``j`` of round ``r`` takes row ``r * d_steps + j``
+    (see :func:`d_sub`).
+    """
+    from . import data
+
+    latent = cfg.recipe_obj.latent_dim
+    n_real, n_fake = d_batch_sizes(cfg)  # half and half for Keras-GAN recipes
+    per_step = d_updates_per_step(cfg)
+    out: dict[str, list[np.ndarray]] = {"real": [], "z_d": [], "t_real": [], "t_fake": [],
+                                        "z_g": []}
+    for rnd in range(cfg.rounds_per_step):
+        for j in range(cfg.d_steps):
+            sub = d_sub(cfg, rnd, j)
+            rows = batch_indices(step, len(images), n_real, cfg.seed, sub=sub, per_step=per_step)
+            out["real"].append(data.to_float(images[rows]))
+            out["z_d"].append(noise(step, n_fake, latent, cfg.seed, sub=sub))
+            t_real, t_fake = d_targets(cfg, step, n_real, n_fake, sub=sub)
+            out["t_real"].append(t_real)
+            out["t_fake"].append(t_fake)
+        out["z_g"].append(noise(step, cfg.batch_size, latent, cfg.seed, sub=g_sub(cfg, rnd)))
+    return {k: np.stack(v) for k, v in out.items()}
+
+
 # --- the run folder ---------------------------------------------------------------------------
 class RunDir:
     """Layout of a run folder: config.json, history.csv, samples/, checkpoint files, final models."""
@@ -411,6 +450,24 @@ class RunDir:
             raise RunDirError(f"cannot resume: {self.path} holds no run ({self.config_path.name} "
                               f"is missing)")
         return exists
+
+
+def check_checkpoint_run(path: Path, recipe: str | None, config: dict | str, cfg: Config) -> None:
+    """Raise :class:`~dcgan_lab.checkpoint.CheckpointError` naming ``path`` unless a checkpoint's
+    ``recipe`` and ``config`` (``Config.to_dict()``, or its JSON) belong to the run of ``cfg``."""
+    from .checkpoint import CheckpointError
+
+    if recipe != cfg.recipe:
+        raise CheckpointError(f"{path} belongs to recipe {recipe!r}, not {cfg.recipe!r}: choose "
+                              f"another --out or pass --force")
+    try:
+        old = Config.from_dict(json.loads(config) if isinstance(config, str) else config)
+    except (ValueError, TypeError, RunDirError) as e:
+        raise CheckpointError(f"{path}: its config is unreadable ({e})") from None
+    if old.comparable() != cfg.comparable():
+        diff = sorted(k for k, v in cfg.comparable().items() if old.comparable().get(k) != v)
+        raise CheckpointError(f"{path} belongs to a different run (differs in {', '.join(diff)}): "
+                              f"choose another --out or pass --force")
 
 
 def check_finite(step: int, **losses: float) -> None:

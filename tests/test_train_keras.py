@@ -222,8 +222,8 @@ def test_kill_9_inside_a_checkpoint_write_keeps_the_previous_one(tmp_path, strai
 def test_nan_stops_and_keeps_last_checkpoint(tmp_path, mnist, monkeypatch):
     real_step = T.train_step
 
-    def diverging(step, trainer, images, cfg):
-        m = real_step(step, trainer, images, cfg)
+    def diverging(step, trainer, images, cfg, inputs=None):
+        m = real_step(step, trainer, images, cfg, inputs=inputs)
         return {**m, "loss_g": math.nan} if step == 5 else m
 
     monkeypatch.setattr(T, "train_step", diverging)

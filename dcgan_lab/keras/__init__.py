@@ -13,7 +13,12 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from .data import make_dataset  # noqa: E402,F401
 from .models import build, summary  # noqa: E402,F401
 from .train import (  # noqa: E402,F401
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_NAME,
+    DISCRIMINATOR_NAME,
     GAN,
+    GENERATOR_NAME,
+    Backend,
     GANCheckpoint,
     GANMonitor,
     HistoryLogger,
@@ -24,6 +29,7 @@ from .train import (  # noqa: E402,F401
     sample,
     save_checkpoint,
     step_inputs,
+    step_loader,
     train,
     train_step,
 )

@@ -7,12 +7,17 @@
 from .data import ImageDataset, make_dataloader, make_dataset  # noqa: E402,F401
 from .models import Crop2d, Discriminator, Generator, build, summary  # noqa: E402,F401
 from .train import (  # noqa: E402,F401
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_NAME,
+    GENERATOR_NAME,
+    Backend,
     load_checkpoint,
     load_generator,
     pick_device,
     sample,
     save_checkpoint,
     step_inputs,
+    step_loader,
     train,
     train_step,
 )

@@ -220,7 +220,7 @@ def train(recipe: str | recipes.Recipe, out_dir: str | Path, *,
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 history.to_csv(run.history_path)
                 save_checkpoint(run.path / CHECKPOINT_NAME, G=G, D=D,
-                                  opt_g=opt_g, opt_d=opt_d, step=step, cfg=cfg, fixed_z=fixed_z,
+                                  opt_g=opt_g, opt_d=opt_d, step=step, cfg=cfg, fixed_noise=fixed_z,
                                   device=dev)
     if rank == 0:
         viz.save_gif(run.sample_paths(), run.gif_path)

@@ -10,8 +10,10 @@ Read :func:`train_step` first: it is one generator step, top to bottom --
    pytorch/examples does (``fake = netG(noise)`` once; D on ``fake.detach()``; G on
    ``netD(fake)``); the Keras-origin ones on a fresh ``z``, as their sources do.
 
-:func:`train` wraps it with everything that keeps a long run safe: a run folder, history rows,
-sample grids of a fixed ``z``, checkpoints (atomic, resumable bit for bit), Ctrl-C and NaN handling.
+:func:`train` is a short wrapper over the loop both frameworks share (:func:`dcgan_lab.loop.run`),
+which keeps a long run safe -- a run folder, history rows, sample grids of a fixed ``z``,
+checkpoints (atomic, resumable bit for bit), Ctrl-C and NaN handling -- and calls this module's
+:class:`Backend` to build, step, save, restore and sample.
 
 Every random draw outside the layers (data order, ``z``, label noise) comes from the stateless
 streams of :mod:`dcgan_lab.training`, keyed by (seed, step); dropout uses torch's RNG, whose state
@@ -21,14 +23,10 @@ the checkpoint keeps. So N steps, a resume, and N more steps give the same weigh
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import importlib.util
 import json
 import math
-import signal
-import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -36,15 +34,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import recipes, training
+from .. import loop, recipes, training
 from ..checkpoint import CheckpointError, atomic_path
-from ..history import History
+from ..history import METRICS, History
 from ..speed import Speed
 from ..training import RunDir, TrainingDiverged, TrainOptions, load_training_images
 
 __all__ = [
-    "train", "train_step", "step_inputs", "make_dataloader", "StepData", "sample", "load_generator", "pick_device", "save_checkpoint",
-    "load_checkpoint", "load_training_images", "to_tensor", "CHECKPOINT_NAME", "GENERATOR_NAME",
+    "train", "train_step", "step_inputs", "step_loader", "Backend", "sample", "load_generator", "pick_device", "save_checkpoint",
+    "load_checkpoint", "load_training_images", "CHECKPOINT_NAME", "GENERATOR_NAME",
+    "CHECKPOINT_FORMAT",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -69,14 +68,6 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def to_tensor(images_uint8: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 NHWC images -> float32 NCHW tensor in [-1, 1] on ``device``."""
-    from .. import data
-
-    x = torch.from_numpy(data.to_float(images_uint8))
-    return x.permute(0, 3, 1, 2).contiguous().to(device)
-
-
 def _to_uint8(images: torch.Tensor) -> np.ndarray:
     """float NCHW tensor in [-1, 1] -> uint8 NHWC array."""
     from .. import data
@@ -89,36 +80,16 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def step_inputs(step: int, images: np.ndarray, cfg: training.Config) -> dict[str, torch.Tensor]:
-    """The real batches, ``z`` and D targets of ``step`` as CPU tensors (the Keras twin's
-    ``step_inputs``, in NCHW).
+    """:func:`dcgan_lab.training.step_inputs` of ``step`` as CPU tensors, ``real`` in NCHW.
 
-    Keys: ``real`` (U, n_real, C, H, W) float32 in [-1, 1], ``z_d`` (U, n_fake, latent),
-    ``t_real`` (U, n_real, 1), ``t_fake`` (U, n_fake, 1), ``z_g`` (rounds, batch, latent), where
-    U = rounds_per_step * d_steps and D update ``j`` of round ``r`` takes row ``r * d_steps + j``.
     Recipes whose G update reuses D's fake batch (:func:`dcgan_lab.training.reuses_fake`) get no
     ``z_g``: their G update of round ``r`` trains on ``G(z_d[r * d_steps + d_steps - 1])``.
     """
-    from .. import data
-
-    latent = cfg.recipe_obj.latent_dim
-    n_real, n_fake = training.d_batch_sizes(cfg)  # half and half for Keras-GAN recipes
-    per_step = training.d_updates_per_step(cfg)
-    out: dict[str, list[np.ndarray]] = {"real": [], "z_d": [], "t_real": [], "t_fake": [],
-                                        "z_g": []}
-    for rnd in range(cfg.rounds_per_step):
-        for j in range(cfg.d_steps):
-            sub = training.d_sub(cfg, rnd, j)
-            rows = training.batch_indices(step, len(images), n_real, cfg.seed, sub=sub,
-                                          per_step=per_step)
-            out["real"].append(data.to_float(images[rows]).transpose(0, 3, 1, 2))
-            out["z_d"].append(training.noise(step, n_fake, latent, cfg.seed, sub=sub))
-            t_real, t_fake = training.d_targets(cfg, step, n_real, n_fake, sub=sub)
-            out["t_real"].append(t_real)
-            out["t_fake"].append(t_fake)
-        if not training.reuses_fake(cfg):
-            out["z_g"].append(training.noise(step, cfg.batch_size, latent, cfg.seed,
-                                             sub=training.g_sub(cfg, rnd)))
-    return {k: torch.from_numpy(np.ascontiguousarray(np.stack(v))) for k, v in out.items() if v}
+    x = training.step_inputs(step, images, cfg)
+    x["real"] = x["real"].transpose(0, 1, 4, 2, 3).copy()  # a copy has the canonical strides
+    if training.reuses_fake(cfg):
+        del x["z_g"]
+    return {k: torch.from_numpy(v) for k, v in x.items()}
 
 
 def _autocast(device: torch.device, speed: Speed | None):
@@ -229,7 +200,7 @@ def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimiz
 
 
 def save_checkpoint(path: str | Path, *, G: nn.Module, D: nn.Module, opt_g, opt_d, step: int,
-                    cfg: training.Config, fixed_z: torch.Tensor, device: torch.device) -> None:
+                    cfg: training.Config, fixed_noise: torch.Tensor, device: torch.device) -> None:
     """Write everything needed to resume ``step`` to ``path``, atomically (temp file + rename)."""
     for name, model in (("generator", G), ("discriminator", D)):
         for pname, p in model.state_dict().items():
@@ -248,7 +219,7 @@ def save_checkpoint(path: str | Path, *, G: nn.Module, D: nn.Module, opt_g, opt_
         "opt_d": opt_d.state_dict(),
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-        "fixed_noise": fixed_z.detach().cpu(),
+        "fixed_noise": fixed_noise.detach().cpu(),
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -281,17 +252,7 @@ def load_checkpoint(path: str | Path, cfg: training.Config | None = None,
         raise CheckpointError(f"{path} has format {state['format']!r}; this version of dcgan_lab "
                               f"reads {CHECKPOINT_FORMAT!r}")
     if cfg is not None:
-        if state["recipe"] != cfg.recipe:
-            raise CheckpointError(f"{path} belongs to recipe {state['recipe']!r}, not "
-                                  f"{cfg.recipe!r}: choose another --out or pass --force")
-        try:
-            old = training.Config.from_dict(json.loads(state["config"]))
-        except (ValueError, TypeError, training.RunDirError) as e:
-            raise CheckpointError(f"{path}: its config is unreadable ({e})") from None
-        if old.comparable() != cfg.comparable():
-            diff = sorted(k for k, v in cfg.comparable().items() if old.comparable().get(k) != v)
-            raise CheckpointError(f"{path} belongs to a different run (differs in {', '.join(diff)})"
-                                  f": choose another --out or pass --force")
+        training.check_checkpoint_run(path, state["recipe"], state["config"], cfg)
     return state
 
 
@@ -314,7 +275,7 @@ def _restore(path: Path, state: dict, G, D, opt_g, opt_d, device: torch.device) 
 # the loop
 
 
-class StepData(torch.utils.data.Dataset):
+class _StepData(torch.utils.data.Dataset):
     """Item ``i`` is :func:`step_inputs` of step ``first + i``: a DataLoader over it prepares the
     batches of the coming steps in worker processes, from the same stateless streams."""
 
@@ -328,53 +289,110 @@ class StepData(torch.utils.data.Dataset):
         return step_inputs(self.first + i, self.images, self.cfg)
 
 
-def make_dataloader(images: np.ndarray, cfg: training.Config, start: int, speed: Speed,
-                    device: torch.device) -> torch.utils.data.DataLoader:
-    """The inputs of steps ``start + 1 .. cfg.steps`` in order, ``speed.workers`` processes ahead.
+def step_loader(images: np.ndarray, cfg: training.Config, start: int, speed: Speed | None = None,
+                device: str | torch.device | None = None) -> torch.utils.data.DataLoader:
+    """The :func:`step_inputs` of steps ``start + 1 .. cfg.steps`` in order, ``speed.workers``
+    processes ahead (the Keras twin's ``step_loader``; not :func:`dcgan_lab.torch.make_dataloader`,
+    which batches a plain image array).
 
     ``batch_size=None``: each item already is a whole step. The loader gets its own
     ``generator`` so that it never draws from torch's global RNG (whose state dropout uses and
     the checkpoint keeps): with or without workers, the run is the same.
     """
-    workers = speed.workers or 0
+    workers = (speed.workers if speed is not None else 0) or 0
+    pin = speed is not None and bool(speed.pin_memory) and pick_device(device).type == "cuda"
     return torch.utils.data.DataLoader(
-        StepData(images, cfg, start + 1, cfg.steps), batch_size=None, shuffle=False,
-        num_workers=workers, pin_memory=bool(speed.pin_memory) and device.type == "cuda",
-        prefetch_factor=2 if workers else None, persistent_workers=False,
-        generator=torch.Generator().manual_seed(0))
+        _StepData(images, cfg, start + 1, cfg.steps), batch_size=None, shuffle=False,
+        num_workers=workers, pin_memory=pin, prefetch_factor=2 if workers else None,
+        persistent_workers=False, generator=torch.Generator().manual_seed(0))
 
 
-
-class _DeferInterrupt:
-    """Turn the first Ctrl-C into a flag checked between steps, so a checkpoint is never written
-    half-way through a step; a second Ctrl-C interrupts at once (the last checkpoint is kept)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old = None
-
-    def __enter__(self) -> _DeferInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def _handler(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+def _finite(*models: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for m in models for p in m.parameters())
 
 
-def _tensorboard(folder: Path):
-    if importlib.util.find_spec("tensorboard") is None:
-        return None
-    from torch.utils.tensorboard import SummaryWriter
+class Backend(loop.Backend):
+    """The PyTorch side of :func:`dcgan_lab.loop.run`: models, Adam, :func:`train_step`,
+    ``checkpoint.pt`` and ``generator.pt`` (and TensorBoard scalars when it is installed)."""
 
-    return SummaryWriter(str(folder / "tensorboard"))
+    framework, checkpoint_name, final_names = "torch", CHECKPOINT_NAME, (GENERATOR_NAME,)
+
+    def __init__(self, device: str | torch.device | None = None, speed: Speed | None = None):
+        self.device, self.speed, self.writer = pick_device(device), speed, None
+
+    def read_checkpoint(self, path: Path, cfg: training.Config | None) -> dict:
+        return load_checkpoint(path, cfg, map_location="cpu")
+
+    def checkpoint_step(self, state: dict) -> int:
+        return int(state["step"])
+
+    def build(self, cfg: training.Config) -> None:
+        from .. import speed as speed_mod
+        from .models import build
+
+        torch.manual_seed(cfg.seed)  # as in the PyTorch example: the seed fixes the initial weights
+        G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                     d_activation=cfg.d_activation)
+        G, D = G.to(self.device), D.to(self.device)
+        self.speed = speed_mod.resolve(self.speed, "torch", self.device.type)
+        if self.speed.channels_last:  # conv weights in NHWC memory order (indexing stays NCHW)
+            G = G.to(memory_format=torch.channels_last)
+            D = D.to(memory_format=torch.channels_last)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+        G.train()
+        D.train()
+        self.models = (G, D)
+        # what runs each step: the models, or their torch.compile'd graphs (sharing parameters)
+        self.compiled = (torch.compile(G), torch.compile(D)) if self.speed.compile else (G, D)
+
+    def restore(self, path: Path, state: dict) -> int:
+        return _restore(path, state, *self.models, self.opt_g, self.opt_d, self.device)
+
+    def batches(self, images: np.ndarray, cfg: training.Config, start: int):
+        return step_loader(images, cfg, start, self.speed, self.device)
+
+    def step(self, step: int, images: np.ndarray, cfg: training.Config, inputs) -> dict[str, float]:
+        try:
+            return train_step(step, *self.compiled, self.opt_g, self.opt_d, images, cfg,
+                              self.device, inputs=inputs, speed=self.speed)
+        except RuntimeError:  # BCELoss refuses NaN probabilities before any loss is NaN
+            if _finite(*self.models):
+                raise
+            return dict.fromkeys(METRICS, math.nan)
+
+    def sample(self, z: np.ndarray) -> np.ndarray:
+        G = self.models[0]
+        G.eval()  # BatchNorm uses its running statistics; dropout is off
+        with torch.no_grad():
+            grid = _to_uint8(G(torch.from_numpy(z).to(self.device)))
+        G.train()
+        return grid
+
+    def save(self, path: Path, step: int, cfg: training.Config, fixed_z: np.ndarray) -> None:
+        save_checkpoint(path, G=self.models[0], D=self.models[1], opt_g=self.opt_g,
+                        opt_d=self.opt_d, step=step, cfg=cfg, fixed_noise=torch.from_numpy(fixed_z),
+                        device=self.device)
+
+    def save_final(self, run: RunDir) -> None:
+        with atomic_path(run.path / GENERATOR_NAME) as tmp:
+            torch.save(self.models[0].state_dict(), tmp)
+
+    def open(self, run: RunDir) -> None:
+        if importlib.util.find_spec("tensorboard") is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(run.path / "tensorboard"))
+
+    def log(self, step: int, row: dict[str, float]) -> None:
+        if self.writer is not None:
+            for k, v in row.items():
+                if k != "step":
+                    self.writer.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def train(
@@ -408,150 +426,13 @@ def train(
     (:data:`dcgan_lab.speed.DEFAULTS`). It is not part of the run's config: a run may resume
     with other speed options.
 
-    Ctrl-C finishes the current step, saves a checkpoint, prints how to resume and re-raises
-    ``KeyboardInterrupt``. A NaN or infinite loss raises :class:`TrainingDiverged` before that
-    step is saved anywhere, so the last good checkpoint is kept.
+    The loop itself is :func:`dcgan_lab.loop.run` (shared with Keras): Ctrl-C finishes the current
+    step, saves a checkpoint, prints how to resume and re-raises ``KeyboardInterrupt``; a NaN or
+    infinite metric raises :class:`TrainingDiverged` before that step is saved anywhere.
     """
-    from .. import speed as speed_mod
-    from .. import viz
-    from .models import build
-
-    cfg = training.resolve(recipe, "torch", options, profile,
-                           data=None if data is None or isinstance(data, np.ndarray) else str(data))
-    if isinstance(data, np.ndarray):
-        cfg = dataclasses.replace(cfg, data=f"<array {'x'.join(map(str, data.shape))}>")
-    run = RunDir(out_dir)
-    ckpt_path = run.path / CHECKPOINT_NAME
-
-    # Check the folder and an existing checkpoint before any slow work or any write: a corrupt or
-    # foreign checkpoint raises CheckpointError and stays untouched; a folder holding a run is
-    # refused unless resume (or force).
-    state = None
-    if ckpt_path.exists() and not force:
-        state = load_checkpoint(ckpt_path, cfg if resume else None, map_location="cpu")
-        if not resume and not run.config_path.exists():
-            raise training.RunDirError(f"{run.path} holds {CHECKPOINT_NAME} but no config.json: "
-                                       f"pass --force to start afresh there")
-    resuming = run.check(cfg, resume=resume, force=force) and resume and not force
-
-    dev = pick_device(device)
-    images = load_training_images(cfg, data)
-    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)  # size check
-
-    # Models and optimisers, as in the PyTorch example: the seed fixes the initial weights.
-    torch.manual_seed(cfg.seed)
-    G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
-                 d_activation=cfg.d_activation)
-    G, D = G.to(dev), D.to(dev)
-    fast = speed_mod.resolve(speed, "torch", dev.type)
-    if fast.channels_last:  # conv weights in NHWC memory order (the indexing stays NCHW)
-        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-    fixed_z = torch.from_numpy(training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim,
-                                                    cfg.seed)).to(dev)
-
-    start = 0
-    history = History()
-    if resuming and state is not None:  # weights, optimisers and torch's RNG, as saved
-        start = _restore(ckpt_path, state, G, D, opt_g, opt_d, dev)
-        history = History.from_csv(run.history_path)
-        history.truncate(start)
-        print(f"resuming {cfg.recipe} from step {start} of {cfg.steps} ({ckpt_path})")
-    elif resuming:
-        print(f"{run.path} has no {CHECKPOINT_NAME} yet: starting {cfg.recipe} from step 0")
-    run.prepare(cfg, resume=resume, force=force)  # writes config.json
-    for old in run.sample_paths():  # grids of steps this run will (re)draw
-        if not resuming or int(old.stem.split("_")[1]) > start:
-            old.unlink()
-    if not resuming:  # force: nothing of the old run may survive
-        for old in (ckpt_path, run.gif_path, run.path / GENERATOR_NAME):
-            old.unlink(missing_ok=True)
-    history.to_csv(run.history_path)
-
-    writer = _tensorboard(run.path)
-    G.train()
-    D.train()
-
-    def save_samples(step: int) -> None:
-        G.eval()  # BatchNorm uses its running statistics; dropout is off
-        with torch.no_grad():
-            grid = _to_uint8(G(fixed_z))
-        G.train()
-        viz.save_png(grid, run.sample_path(step), nrow=int(math.ceil(math.sqrt(len(grid)))))
-
-    def save_all(step: int) -> None:
-        history.to_csv(run.history_path)  # first the rows (trimmed to the checkpoint on resume)
-        save_checkpoint(ckpt_path, G=G, D=D, opt_g=opt_g, opt_d=opt_d, step=step, cfg=cfg,
-                        fixed_z=fixed_z, device=dev)
-
-    from tqdm import tqdm  # the text bar: tqdm.auto warns in notebooks without ipywidgets
-
-    # What runs each step: the models themselves, or their torch.compile'd graphs (which share
-    # the parameters, so checkpoints and samples keep using G and D).
-    G_step, D_step = (torch.compile(G), torch.compile(D)) if fast.compile else (G, D)
-    batches = iter(make_dataloader(images, cfg, start, fast, dev))
-
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=cfg.recipe,
-               unit="step", dynamic_ncols=True)
-    step = start
-    try:
-        with _DeferInterrupt() as interrupt:
-            for step in range(start + 1, cfg.steps + 1):
-                t0 = time.perf_counter()
-                inputs = next(batches)
-                try:
-                    m = train_step(step, G_step, D_step, opt_g, opt_d, images, cfg, dev,
-                                   inputs=inputs, speed=fast)
-                except RuntimeError as e:  # BCELoss refuses NaN probabilities before any NaN loss
-                    if "between 0 and 1" not in str(e):
-                        raise
-                    m = {"loss_d": math.nan, "loss_g": math.nan}
-                training.check_finite(step, **{k: m[k] for k in ("loss_d", "loss_g")})
-                row = history.log(step=step, **m, seconds=time.perf_counter() - t0)
-                for cb in callbacks:
-                    cb(step, G, D, history)
-                if writer is not None:
-                    for k, v in row.items():
-                        if k != "step":
-                            writer.add_scalar(k, v, step)
-                bar.set_postfix({k: f"{m[k]:.3f}" for k in
-                                 ("loss_d", "loss_g", "d_real", "d_fake")}, refresh=False)
-                bar.update(1)
-
-                if step % cfg.sample_every == 0 or step == cfg.steps:
-                    save_samples(step)
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                    save_all(step)
-                if interrupt.requested:
-                    raise KeyboardInterrupt
-        bar.close()
-    except TrainingDiverged:
-        bar.close()
-        history.to_csv(run.history_path)  # the rows up to the last good step, for plotting
-        raise
-    except KeyboardInterrupt:
-        bar.close()
-        done = int(history.last("step", default=start))
-        if done == step and done > start:  # stopped between steps: the state is that of `step`
-            save_all(done)
-        else:  # stopped inside a step: its state is half-updated; keep the last checkpoint
-            done = start if not ckpt_path.exists() else int(
-                load_checkpoint(ckpt_path, map_location="cpu")["step"])
-        print(f"interrupted at step {done}; resume with: dcgan-lab train {cfg.recipe} "
-              f"--framework torch --out {run.path} --resume")
-        raise
-    finally:
-        if writer is not None:
-            writer.close()
-
-    if not run.sample_path(cfg.steps).exists():
-        save_samples(cfg.steps)
-    viz.save_gif(run.sample_paths(), run.gif_path)
-    with atomic_path(run.path / GENERATOR_NAME) as tmp:
-        torch.save(G.state_dict(), tmp)
-    history.to_csv(run.history_path)
-    return history
+    cfg = training.resolve_run(recipe, "torch", options, profile, data)
+    return loop.run(cfg, Backend(device, speed), out_dir, data=data, resume=resume,
+                    force=force, progress=progress, callbacks=callbacks)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,247 @@
+"""The one run loop of both frameworks: :func:`run` (framework-free).
+
+It owns everything around the training steps that keeps a long run safe, the same way for PyTorch
+and Keras: the run folder (``config.json``, ``samples/``, ``training.gif``), resume from the
+checkpoint, the history (a row appended to ``history.csv`` every step, the whole file rewritten
+at every checkpoint), grids of the fixed ``z`` every ``cfg.sample_every`` steps, a checkpoint every
+``cfg.checkpoint_every`` steps and at the end, Ctrl-C (:class:`DeferInterrupt`), one finiteness
+check of the step's metrics (a NaN or infinite one raises
+:class:`~dcgan_lab.training.TrainingDiverged` before the step is saved), and the progress bar.
+
+Each framework supplies a small :class:`Backend` (``dcgan_lab.torch.train.TorchBackend``,
+``dcgan_lab.keras.train.KerasBackend``): build the models, run one step, save and restore a
+checkpoint, draw a grid, write the final models. ``dcgan_lab.torch.train`` and
+``dcgan_lab.keras.train`` are short wrappers that make one and call :func:`run`.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import training
+from .history import METRICS, CsvAppender, History
+from .training import Config, RunDir, TrainingDiverged
+
+__all__ = ["Backend", "DeferInterrupt", "run"]
+
+
+class Backend:
+    """What a framework supplies to :func:`run`. Subclasses set the class attributes and
+    implement the methods; ``models`` is (G, D) once built (passed to callbacks)."""
+
+    framework: str = ""
+    checkpoint_name: str = ""
+    final_names: tuple[str, ...] = ()  # files written at the end (removed when starting afresh)
+    models: tuple[Any, Any] = (None, None)
+
+    def label(self, cfg: Config) -> str:
+        """How the progress bar and the messages name the run."""
+        return cfg.recipe
+
+    def read_checkpoint(self, path: Path, cfg: Config | None) -> Any:
+        """Read and check the checkpoint at ``path`` (against ``cfg`` if given)."""
+        raise NotImplementedError
+
+    def checkpoint_step(self, state: Any) -> int:
+        raise NotImplementedError
+
+    def build(self, cfg: Config) -> None:
+        """Seed, build the models and their optimisers (sets ``models``)."""
+        raise NotImplementedError
+
+    def restore(self, path: Path, state: Any) -> int:
+        """Load a checkpoint read by :meth:`read_checkpoint`; returns its step."""
+        raise NotImplementedError
+
+    def batches(self, images: np.ndarray, cfg: Config, start: int) -> Iterator[Any]:
+        """The inputs of steps ``start + 1 .. cfg.steps``, in order."""
+        raise NotImplementedError
+
+    def step(self, step: int, images: np.ndarray, cfg: Config, inputs: Any) -> dict[str, float]:
+        """One generator step; returns the metrics of :data:`dcgan_lab.history.METRICS`."""
+        raise NotImplementedError
+
+    def sample(self, z: np.ndarray) -> np.ndarray:
+        """G(z) in inference mode as uint8 NHWC."""
+        raise NotImplementedError
+
+    def save(self, path: Path, step: int, cfg: Config, fixed_z: np.ndarray) -> None:
+        """Write the checkpoint of ``step`` atomically."""
+        raise NotImplementedError
+
+    def save_final(self, run: RunDir) -> None:
+        """Write the trained models (``final_names``) into the run folder."""
+        raise NotImplementedError
+
+    def open(self, run: RunDir) -> None:
+        """Called once the run folder is ready (e.g. to start a TensorBoard writer)."""
+
+    def log(self, step: int, row: dict[str, float]) -> None:
+        """Called with each step's history row."""
+
+    def close(self) -> None:
+        """Called when the loop ends, however it ends."""
+
+
+class DeferInterrupt:
+    """The first Ctrl-C becomes a flag checked between steps (a checkpoint is never written
+    half-way through a step); a second one interrupts at once (the last checkpoint is kept)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old = None
+
+    def __enter__(self) -> DeferInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: finishing this step and saving a checkpoint (again to stop at once)",
+              file=sys.stderr)
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def _open_run(cfg: Config, run: RunDir, backend: Backend, resume: bool, force: bool):
+    """Check the folder and an existing checkpoint before any slow work or any write: a corrupt or
+    foreign checkpoint raises CheckpointError and stays untouched; a folder holding a run is
+    refused unless resume (or force). Returns (checkpoint state or None, resuming)."""
+    ckpt_path = run.path / backend.checkpoint_name
+    state = None
+    if ckpt_path.exists() and not force:
+        state = backend.read_checkpoint(ckpt_path, cfg if resume else None)
+        if not resume and not run.config_path.exists():
+            raise training.RunDirError(f"{run.path} holds {backend.checkpoint_name} but no "
+                                       f"config.json: pass --force to start afresh there")
+    resuming = run.check(cfg, resume=resume, force=force) and resume and not force
+    return state, resuming
+
+
+def _prepare(cfg: Config, run: RunDir, backend: Backend, state, resuming: bool, resume: bool,
+             force: bool) -> tuple[int, History]:
+    """Restore the checkpoint (when resuming), write config.json, clear what will be redrawn."""
+    ckpt_path = run.path / backend.checkpoint_name
+    start, history = 0, History()
+    if resuming and state is not None:  # weights, optimisers and RNG states, as saved
+        start = backend.restore(ckpt_path, state)
+        history = History.from_csv(run.history_path)
+        history.truncate(start)
+        print(f"resuming {backend.label(cfg)} from step {start} of {cfg.steps} ({ckpt_path})")
+    elif resuming:
+        print(f"{run.path} has no {backend.checkpoint_name} yet: starting {cfg.recipe} from step 0")
+    run.prepare(cfg, resume=resume, force=force)  # writes config.json
+    for old in run.sample_paths():  # grids of steps this run will (re)draw
+        if not resuming or int(old.stem.split("_")[1]) > start:
+            old.unlink()
+    if not resuming:  # force: nothing of the old run may survive
+        for name in (backend.checkpoint_name, run.gif_path.name, *backend.final_names):
+            (run.path / name).unlink(missing_ok=True)
+    return start, history
+
+
+def run(cfg: Config, backend: Backend, out_dir: str | Path, *,
+        data: str | np.ndarray | None = None, resume: bool = False, force: bool = False,
+        progress: bool = True, callbacks: Iterable[Callable] = ()) -> History:
+    """Train ``cfg`` with ``backend`` into the run folder ``out_dir``; return the history.
+
+    ``data``: a data set name, a folder of photos or a uint8 NHWC array (default ``cfg.data``).
+    ``resume`` continues from the checkpoint; ``force`` starts afresh in a folder holding a run.
+    ``callbacks`` are called as ``cb(step, G, D, history)`` after every step.
+    """
+    from . import viz
+
+    run_dir = RunDir(out_dir)
+    state, resuming = _open_run(cfg, run_dir, backend, resume, force)
+    images = training.load_training_images(cfg, data)
+    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)  # size check
+    backend.build(cfg)
+    start, history = _prepare(cfg, run_dir, backend, state, resuming, resume, force)
+    fixed_z = training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim, cfg.seed)
+    csv = CsvAppender(run_dir.history_path, history)
+
+    def save_samples(step: int) -> None:
+        grid = backend.sample(fixed_z)
+        viz.save_png(grid, run_dir.sample_path(step), nrow=int(np.ceil(np.sqrt(len(grid)))))
+
+    def save_all(step: int) -> None:
+        csv.rewrite(history)  # first the rows (trimmed to the checkpoint on resume)
+        backend.save(run_dir.path / backend.checkpoint_name, step, cfg, fixed_z)
+
+    backend.open(run_dir)
+    try:
+        _steps(cfg, backend, run_dir, images, start, history, csv, save_samples, save_all,
+               progress, callbacks)
+    finally:
+        backend.close()
+    if not run_dir.sample_path(cfg.steps).exists():
+        save_samples(cfg.steps)
+    viz.save_gif(run_dir.sample_paths(), run_dir.gif_path)
+    backend.save_final(run_dir)
+    history.to_csv(run_dir.history_path)
+    return history
+
+
+def _steps(cfg: Config, backend: Backend, run_dir: RunDir, images: np.ndarray, start: int,
+           history: History, csv: CsvAppender, save_samples, save_all, progress: bool,
+           callbacks: Iterable[Callable]) -> None:
+    """Steps ``start + 1 .. cfg.steps`` with their samples, checkpoints, Ctrl-C and NaN checks."""
+    from tqdm import tqdm  # the text bar: tqdm.auto warns in notebooks without ipywidgets
+
+    batches = iter(backend.batches(images, cfg, start))
+    G, D = backend.models
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=backend.label(cfg),
+               unit="step", dynamic_ncols=True)
+    step = start
+    try:
+        with DeferInterrupt() as interrupt:
+            for step in range(start + 1, cfg.steps + 1):
+                t0 = time.perf_counter()
+                m = backend.step(step, images, cfg, next(batches))
+                training.check_finite(step, **{k: m[k] for k in METRICS})  # the one check
+                row = history.log(step=step, **m, seconds=time.perf_counter() - t0)
+                for cb in callbacks:
+                    cb(step, G, D, history)
+                csv.append(row)
+                backend.log(step, row)
+                bar.set_postfix({k: f"{m[k]:.3f}" for k in
+                                 ("loss_d", "loss_g", "d_real", "d_fake")}, refresh=False)
+                bar.update(1)
+                if step % cfg.sample_every == 0 or step == cfg.steps:
+                    save_samples(step)
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    save_all(step)
+                if interrupt.requested:
+                    raise KeyboardInterrupt
+        bar.close()
+    except TrainingDiverged:
+        bar.close()
+        history.to_csv(run_dir.history_path)  # the rows up to the last good step, for plotting
+        raise
+    except KeyboardInterrupt:
+        bar.close()
+        ckpt_path = run_dir.path / backend.checkpoint_name
+        done = int(history.last("step", default=start))
+        if done == step and done > start:  # stopped between steps: the state is that of `step`
+            save_all(done)
+        else:  # stopped inside a step: its state is half-updated; keep the last checkpoint
+            done = start if not ckpt_path.exists() else backend.checkpoint_step(
+                backend.read_checkpoint(ckpt_path, None))
+        print(f"interrupted at step {done}; resume with: dcgan-lab train {cfg.recipe} "
+              f"--framework {backend.framework} --out {run_dir.path} --resume  "
+              f"(or train(..., resume=True))", file=sys.stderr)
+        raise
