@@ -219,5 +219,5 @@ def import_torch(generator: str | Path, recipe: str, out: str | Path,
     G.train()
     D.train()
     save_checkpoint(run.path / CHECKPOINT_NAME, G=G, D=D, opt_g=opt_g, opt_d=opt_d, step=0,
-                    cfg=cfg, fixed_z=fixed_z, device=torch.device("cpu"))
+                    cfg=cfg, fixed_noise=fixed_z, device=torch.device("cpu"))
     return ImportReport(run.path, g_diff, d_diff)
