@@ -126,14 +126,14 @@ def _shrunk(path: Path) -> np.ndarray:
 
 def _real_floor(dataset: str, n: int, seed: int = 0) -> float:
     """FD of ``n`` random training photos against the ``n`` test photos evaluate compares with."""
-    from dcgan_lab import classifier, experiments, metrics
+    from dcgan_lab import classifier, evaluation, metrics
 
     test, _ = classifier.load_real(dataset, "test")
     train, _ = classifier.load_real(dataset, "train")
     ref = test[np.sort(np.random.default_rng([seed, 7]).permutation(len(test))[:n])]
     other = train[np.random.default_rng(seed).choice(len(train), n, replace=False)]  # as ch. 3, 4
-    return float(metrics.frechet_distance(experiments.classify(ref, dataset)[0],
-                                          experiments.classify(other, dataset)[0]))
+    return float(metrics.frechet_distance(evaluation.classify(ref, dataset)[0],
+                                          evaluation.classify(other, dataset)[0]))
 
 
 def _evaluate(out: Path, n: int) -> dict:
