@@ -31,6 +31,24 @@ def locate_cell(notebook: Path, source: str) -> str:
     return "cell ?"
 
 
+def locate_preview(notebook: Path, text: str) -> str:
+    """For a timeout: nbclient shows the cell as a preview list of its first lines."""
+    m = re.search(r"preview of the cell contents:\n-+\n\[?'([^'\n]*)'", text)
+    if not m:
+        return "cell ?"
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf8"))["cells"]
+    except (OSError, ValueError):
+        return "cell ?"
+    code = 0
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] == "code":
+            code += 1
+            if "".join(cell["source"]).lstrip().startswith(m.group(1).strip()):
+                return f"cell {i} (code cell {code})"
+    return "cell ?"
+
+
 def main(build: Path) -> int:
     reports = sorted((build / "html" / "reports").rglob("*.err.log"))
     failures = 0
@@ -43,6 +61,10 @@ def main(build: Path) -> int:
         where = locate_cell(notebook, m.group(1)) if m else "cell ?"
         text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # the traceback's terminal colours
         last = [ln for ln in text.strip().splitlines() if ln.strip()][-1:] or ["(empty report)"]
+        timeout = re.search(r"A cell timed out while it was being executed, after (\d+) seconds", text)
+        if timeout:  # the execute.timeout of _config.yml (a busy machine makes cells slower)
+            where = locate_preview(notebook, text)
+            last = [f"the cell timed out after {timeout.group(1)} s (execute.timeout in _config.yml)"]
         print(f"FAILED {rel}, {where}: {last[0].strip()}")
         print(f"       full report: {log}")
         failures += 1
