@@ -1,7 +1,8 @@
 """Record the golden results of the training loops: ``tests/golden/train_hashes.json``.
 
 For every recipe, in PyTorch and in both Keras styles, train a few steps at the smoke profile
-(``GOLDEN_OPTIONS``) and keep a sha256 of the final generator and discriminator state (weights
+(``GOLDEN_OPTIONS``) on the embedded sample's images (so that every machine trains on the same
+batches) and keep a sha256 of the final generator and discriminator state (weights
 and BatchNorm statistics, read back from the run's checkpoint) and the history's losses; and
 for the CLI, which files a ``dcgan-lab train`` run folder holds and its ``config.json``.
 ``tests/test_golden.py`` retrains and compares, bit for bit.
@@ -75,9 +76,12 @@ def _state_hashes(run: Path, framework: str) -> dict[str, str]:
 
 def train_one(recipe: str, framework: str, style: str | None, folder: Path) -> dict:
     """Train one golden run into ``folder``; its hashes and losses."""
-    from dcgan_lab import training
+    from dcgan_lab import data, recipes, training
 
     options = training.TrainOptions(keras_style=style, **GOLDEN_OPTIONS)
+    # Always the embedded sample's training images: the same batches on every machine, whatever
+    # data folder or cache it has (a full data set draws other images at the same indices).
+    images = data._read_sample(recipes.get(recipe).dataset, "train")[0]
     if framework == "torch":
         import torch
 
@@ -86,13 +90,15 @@ def train_one(recipe: str, framework: str, style: str | None, folder: Path) -> d
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # CPU sums depend on the thread count: one, on every machine
         try:
-            history = train(recipe, folder, options=options, profile="smoke", progress=False)
+            history = train(recipe, folder, options=options, profile="smoke", data=images,
+                            progress=False)
         finally:
             torch.set_num_threads(threads)
     else:
         from dcgan_lab.keras import train
 
-        history = train(recipe, folder, options=options, profile="smoke", progress=False)
+        history = train(recipe, folder, options=options, profile="smoke", data=images,
+                            progress=False)
     return {**_state_hashes(folder, framework),
             "losses": {k: [float(v) for v in history[k]] for k in LOSSES}}
 
