@@ -292,16 +292,8 @@ def show_rows(named_images: Mapping[str, np.ndarray], n: int = 10, scale: float 
     fig, axes = plt.subplots(k, 1, figsize=(scale * n * 0.75 + 2.2, scale * 0.85 * k + 0.2),
                              squeeze=False)
     for ax, (name, images) in zip(axes[:, 0], named_images.items(), strict=True):
-        grid = make_grid(np.asarray(images)[:n], nrow=n)
-        if grid.shape[-1] == 1:
-            ax.imshow(grid[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        else:
-            ax.imshow(grid, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _imshow(ax, make_grid(np.asarray(images)[:n], nrow=n), None)
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
-        for sp in ax.spines.values():
-            sp.set_visible(False)
     fig.tight_layout()
     return fig
 
