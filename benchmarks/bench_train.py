@@ -4,6 +4,11 @@ plain reference loop, per recipe and framework.
     python benchmarks/bench_train.py --framework torch,keras --recipes all --steps 20 \\
         --batch-size 64 --out benchmarks/results.md
 
+The three speed targets (issue 14) in one run, each by alternating blocks in one process
+(``alternate.py``; the Keras pair in a subprocess of its own), printed as a table:
+
+    python benchmarks/bench_train.py --targets --blocks 6 --block-steps 2 [--record]
+
 For every (framework, recipe) several measurements run, each in a fresh subprocess so that peak
 memory is that run's alone (``--variants`` picks them):
 
@@ -270,6 +275,95 @@ def torch_alternating(recipe_name: str, batch_size: int, blocks: int, block_step
             "loss_g": [round(v, 4) for v in losses], **r}
 
 
+# --------------------------------------------------------------------------------------------
+# the three targets of issue 14, in one run (--targets)
+
+#: Recipe and batch of the targets (the 64x64 DCGAN of the paper, batch 64).
+TARGET_RECIPE, TARGET_BATCH = "dcgan64", 64
+
+#: (name, kind, ours, reference, least ratio reference seconds / ours seconds); ``ours`` of a
+#: torch target is its speed options (:func:`dcgan_lab.speed.parse` text).
+TARGETS = [
+    ("torch plain vs canonical", "torch", "plain", "pytorch/examples dcgan/main.py step", 1.05),
+    ("torch fastest CPU options vs canonical", "torch", "fastest",
+     "pytorch/examples dcgan/main.py step", 1.3),
+    ("keras train_step vs tf.function step", "keras", "GAN.train_step (as train runs it)",
+     "TF DCGAN tutorial tf.function GradientTape step", 1.0),
+]
+
+
+def result_json(stdout: str, command: str) -> dict:
+    """The JSON object a benchmark subprocess printed on a line of its own (the first one).
+
+    Raises ``RuntimeError`` naming ``command`` if there is none."""
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    raise RuntimeError(f"{command}: printed no JSON result line")
+
+
+def keras_alternating_subprocess(blocks: int, block_steps: int, warmup: int,
+                                 threads: int | None = None, timeout: int = 3600) -> dict:
+    """``bench_train_keras.py --alternate`` on the target recipe and batch, in a subprocess (so
+    TensorFlow's thread pools never share the process with torch's); returns its result."""
+    cmd = [sys.executable, str(HERE / "bench_train_keras.py"), "--recipe", TARGET_RECIPE,
+           "--batch-size", str(TARGET_BATCH), "--alternate", str(blocks),
+           "--steps", str(block_steps), "--warmup", str(warmup)]
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    shown = "python benchmarks/bench_train_keras.py " + " ".join(cmd[2:])
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise RuntimeError(f"{shown} failed: {tail[0]}")
+    return result_json(r.stdout, shown)
+
+
+def run_targets(blocks: int, block_steps: int, warmup: int, fastest: str | None = None,
+                threads: int | None = None) -> list[dict]:
+    """Measure the three :data:`TARGETS` with the alternating blocks of ``alternate.py``, each
+    in turn: ours plain and ours with ``fastest`` (default :data:`dcgan_lab.speed.FASTEST_CPU`)
+    against the canonical PyTorch step in this process, the Keras pair in a subprocess. Each
+    result gets the target's ``comparison``, ``target`` and ``reference``."""
+    from dcgan_lab import speed as speed_mod
+
+    fastest = fastest or speed_mod.FASTEST_CPU.describe()
+    results = []
+    for name, kind, ours, reference, target in TARGETS:
+        print(f"measuring {name}: {blocks} blocks of {block_steps} steps ...", flush=True)
+        if kind == "torch":
+            r = torch_alternating(TARGET_RECIPE, TARGET_BATCH, blocks, block_steps, warmup,
+                                  speed=fastest if ours == "fastest" else None)
+        else:
+            r = keras_alternating_subprocess(blocks, block_steps, warmup, threads)
+            r["speed"] = "plain"
+        results.append({"kind": kind, "comparison": name, "target": target,
+                        "reference": reference, **r})
+    return results
+
+
+def met(result: dict) -> bool:
+    """Whether a target's wall-clock ratio reaches its target."""
+    return result["ratio"] >= result["target"]
+
+
+def targets_table(results: list[dict]) -> str:
+    """The markdown table of :func:`run_targets`' results: one row per target."""
+    cols = ["comparison", "ours steps/s", "reference steps/s", "ratio (wall)", "ratio (CPU time)",
+            "target", "met"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in results:
+        lines.append("| " + " | ".join([
+            f"{r['comparison']} ({r['speed']})", f"{r['ours_steps_per_s']:.3f}",
+            f"{r['reference_steps_per_s']:.3f}", f"{r['ratio']:.2f}", f"{r['cpu_ratio']:.2f}",
+            f">= {r['target']:g}", "yes" if met(r) else "no"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 #: framework -> {"ours": fn, "reference": fn}; fn(recipe, steps, batch_size, warmup) -> dict
 FRAMEWORKS: dict[str, dict[str, Callable[[str, int, int, int], dict]]] = {
     "torch": {"reference": torch_reference,
@@ -391,15 +485,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=int, default=600, help="seconds per measurement")
     p.add_argument("--out", type=Path, default=None, help="markdown report (and .json beside it)")
     p.add_argument("--record", action="store_true",
-                   help="with --alternate: append the result, command, date, machine and load "
-                        "to benchmarks/results.json (key \"alternating\")")
+                   help="with --alternate or --targets: append each result, the command, date, "
+                        "machine and load to benchmarks/results.json (key \"alternating\")")
+    p.add_argument("--targets", action="store_true",
+                   help=f"the three speed targets on {TARGET_RECIPE} at batch {TARGET_BATCH}, in "
+                        "one run, by alternating blocks: ours plain and with the fastest CPU "
+                        "options (dcgan_lab.speed.FASTEST_CPU, or --speed) vs the canonical "
+                        "PyTorch step, Keras train_step vs a plain tf.function step; prints a "
+                        "table (--blocks, --block-steps, --warmup)")
+    p.add_argument("--blocks", type=int, default=6, help="with --targets: blocks per comparison")
+    p.add_argument("--block-steps", type=int, default=2,
+                   help="with --targets: steps per block")
     p.add_argument("--alternate", type=int, default=None, metavar="BLOCKS",
                    help="torch only: ours and the canonical loop in one process, BLOCKS "
                         "alternating blocks of --steps steps each, for --recipes (one recipe); "
                         "prints the ratio")
     p.add_argument("--speed", default=None,
                    help="with --alternate: speed options of ours, e.g. channels_last,autocast=bf16 "
-                        "(default: all off)")
+                        "(default: all off); with --targets: the options of the second target "
+                        "(default: dcgan_lab.speed.FASTEST_CPU)")
     p.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "WHICH", "RECIPE"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -408,6 +512,27 @@ def main(argv: list[str] | None = None) -> int:
         fw, which, recipe = args.worker
         print("RESULT " + json.dumps(worker(fw, which, recipe, args.steps, args.batch_size,
                                             args.warmup)), flush=True)
+        return 0
+
+    if args.targets:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        try:
+            results = run_targets(args.blocks, args.block_steps, args.warmup, args.speed,
+                                  args.threads)
+        except ValueError as e:
+            p.error(str(e))
+        if args.record:
+            from alternate import record
+
+            results = [record(r, r["kind"], sys.argv) for r in results]
+        print(json.dumps(results))
+        print(f"\n{TARGET_RECIPE}, batch {TARGET_BATCH}, {args.blocks} alternating blocks of "
+              f"{args.block_steps} steps after {args.warmup} warm-up steps; ratio = reference "
+              f"seconds / ours (> 1: ours is faster); met = the wall ratio reaches the target\n")
+        print(targets_table(results))
         return 0
 
     if args.alternate:

@@ -82,6 +82,11 @@ DEFAULTS: dict[tuple[str, str], Speed] = {
     ("keras", "gpu"): PLAIN.replace(jit_compile=True, prefetch=2),
 }
 
+#: The fastest PyTorch options measured on the CPU (dcgan64, batch 64; see :data:`DEFAULTS`):
+#: opt-in, since they change float rounding (channels_last) and round activations to bfloat16.
+#: ``benchmarks/bench_train.py --targets`` measures them against the canonical step.
+FASTEST_CPU = PLAIN.replace(channels_last=True, autocast="bf16")
+
 
 def resolve(speed: Speed | None, framework: str, device_type: str) -> Speed:
     """``speed`` with every ``None`` replaced by the default of ``framework`` on ``device_type``.
