@@ -314,6 +314,7 @@ def keras_alternating_subprocess(blocks: int, block_steps: int, warmup: int,
            "--steps", str(block_steps), "--warmup", str(warmup)]
     env = dict(os.environ)
     if threads:
+        cmd += ["--threads", str(threads)]
         env["OMP_NUM_THREADS"] = str(threads)
     shown = "python benchmarks/bench_train_keras.py " + " ".join(cmd[2:])
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
@@ -351,16 +352,43 @@ def met(result: dict) -> bool:
     return result["ratio"] >= result["target"]
 
 
-def targets_table(results: list[dict]) -> str:
-    """The markdown table of :func:`run_targets`' results: one row per target."""
+def latest_targets(entries: list[dict], fastest: str | None = None) -> list[dict]:
+    """For each of :data:`TARGETS`, the last of ``entries`` (the ``"alternating"`` list of
+    ``results.json``) that measured it on the target recipe and batch, with the target's
+    ``comparison`` and ``target`` set; targets never measured are left out. An entry of
+    ``--targets`` names its comparison; an older ``--alternate`` entry is matched by its kind and
+    ours' speed options (``fastest``, default :data:`dcgan_lab.speed.FASTEST_CPU`, for the
+    second target)."""
+    from dcgan_lab import speed as speed_mod
+
+    fastest = fastest or speed_mod.FASTEST_CPU.describe()
+    found = []
+    for name, kind, ours, _, target in TARGETS:
+        options = fastest if ours == "fastest" else "plain"
+        runs = [e for e in entries
+                if e.get("recipe") == TARGET_RECIPE and e.get("batch_size") == TARGET_BATCH
+                and (e.get("comparison") == name if "comparison" in e else
+                     e.get("kind") == kind and e.get("speed", "plain") == options)]
+        if runs:
+            found.append({**runs[-1], "comparison": name, "target": target})
+    return found
+
+
+def targets_table(results: list[dict], recorded: bool = False) -> str:
+    """The markdown table of the targets' results (:func:`run_targets` or, with ``recorded``,
+    :func:`latest_targets`, adding when, under what load and with what command each ran)."""
     cols = ["comparison", "ours steps/s", "reference steps/s", "ratio (wall)", "ratio (CPU time)",
             "target", "met"]
+    if recorded:
+        cols += ["run (UTC), load avg", "command"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in results:
-        lines.append("| " + " | ".join([
-            f"{r['comparison']} ({r['speed']})", f"{r['ours_steps_per_s']:.3f}",
-            f"{r['reference_steps_per_s']:.3f}", f"{r['ratio']:.2f}", f"{r['cpu_ratio']:.2f}",
-            f">= {r['target']:g}", "yes" if met(r) else "no"]) + " |")
+        row = [f"{r['comparison']} ({r.get('speed', 'plain')})", f"{r['ours_steps_per_s']:.3f}",
+               f"{r['reference_steps_per_s']:.3f}", f"{r['ratio']:.2f}", f"{r['cpu_ratio']:.2f}",
+               f">= {r['target']:g}", "yes" if met(r) else "no"]
+        if recorded:
+            row += [f"{r['date_utc']}, {r['load_before'][0]:.1f}", f"`{r['command']}`"]
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -481,7 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the workers")
+    p.add_argument("--threads", type=int, default=None,
+                   help="OMP_NUM_THREADS of the workers; with --alternate and --targets torch's "
+                        "threads (and TensorFlow's in the Keras subprocess)")
     p.add_argument("--timeout", type=int, default=600, help="seconds per measurement")
     p.add_argument("--out", type=Path, default=None, help="markdown report (and .json beside it)")
     p.add_argument("--record", action="store_true",
@@ -530,8 +560,9 @@ def main(argv: list[str] | None = None) -> int:
             results = [record(r, r["kind"], sys.argv) for r in results]
         print(json.dumps(results))
         print(f"\n{TARGET_RECIPE}, batch {TARGET_BATCH}, {args.blocks} alternating blocks of "
-              f"{args.block_steps} steps after {args.warmup} warm-up steps; ratio = reference "
-              f"seconds / ours (> 1: ours is faster); met = the wall ratio reaches the target\n")
+              f"{args.block_steps} steps after {args.warmup} warm-up steps, threads: "
+              f"{args.threads or 'each framework default'}; ratio = reference seconds / ours "
+              f"(> 1: ours is faster); met = the wall ratio reaches the target\n")
         print(targets_table(results))
         return 0
 

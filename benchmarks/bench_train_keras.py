@@ -264,13 +264,21 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--record", action="store_true",
                    help="with --alternate: append the result, command, date, machine and load "
                         "to benchmarks/results.json (key \"alternating\")")
+    p.add_argument("--threads", type=int, default=None,
+                   help="TensorFlow's intra- and inter-op threads (default: TensorFlow's choice)")
     p.add_argument("--alternate", type=int, default=None, metavar="BLOCKS",
                    help="ours and the reference in one process, BLOCKS alternating blocks of "
                         "--steps steps (train_step style); prints the ratio")
     args = p.parse_args(argv)
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     if args.alternate:
         r = keras_alternating(args.recipe, args.batch_size, args.alternate, args.steps,
                               args.warmup)
+        r["threads"] = args.threads
         if args.record:
             from alternate import record
 

@@ -238,3 +238,84 @@ def test_parse_reads_a_command_line_value_and_names_bad_ones():
         speed.parse("compile=maybe")
     with pytest.raises(ValueError, match="workers"):
         speed.parse("workers=-1")
+
+
+# --- the three targets in one run (bench_train.py --targets) ----------------------------------
+
+
+def test_fastest_cpu_options_round_trip_through_their_description():
+    """--targets hands the options to the alternating mode as text: the text must parse back."""
+    assert speed.parse(speed.FASTEST_CPU.describe()) == speed.FASTEST_CPU != PLAIN
+
+
+def test_bench_result_json_finds_the_result_line_or_names_the_command(bench):
+    bench_train, _ = bench
+    out = 'note: loading\n{"ratio": 1.5}\ndcgan64 batch 64: ratio 1.500 (wall)\n'
+    assert bench_train.result_json(out, "cmd") == {"ratio": 1.5}
+    with pytest.raises(RuntimeError, match="bench_train_keras.py --alternate 2.*no JSON"):
+        bench_train.result_json("Traceback ...\n", "bench_train_keras.py --alternate 2")
+
+
+def _fake_alternating(ours_s: float, reference_s: float, cpu_ratio: float | None = None) -> dict:
+    return {"recipe": "dcgan64", "batch_size": 64, "block_steps": 1, "blocks": 2,
+            "load_before": [1.0, 1.0, 1.0], "ours_s": [ours_s] * 2,
+            "reference_s": [reference_s] * 2, "ours_steps_per_s": 1 / ours_s,
+            "reference_steps_per_s": 1 / reference_s, "ratio": reference_s / ours_s,
+            "cpu_s": {"ours": 2 * ours_s, "reference": 2 * reference_s},
+            "cpu_ratio": cpu_ratio or reference_s / ours_s}
+
+
+def test_bench_targets_measure_each_target_print_met_and_record(bench, tmp_path, monkeypatch,
+                                                                 capsys):
+    """One --targets run: ours plain and with FASTEST_CPU against the canonical step, the Keras
+    pair; a table row per target, met by the wall ratio; --record appends three entries that the
+    appendix finds again (latest_targets)."""
+    import functools
+    import json
+
+    bench_train, alternate = bench
+    calls = []
+
+    def torch_alt(recipe, batch, blocks, block_steps, warmup, speed=None):
+        calls.append((recipe, batch, blocks, block_steps, warmup, speed))
+        # plain: 1.04 on the wall clock but 1.1 in CPU time: the wall ratio decides
+        r = _fake_alternating(1.0, 1.04, 1.1) if speed is None else _fake_alternating(1.0, 2.0)
+        return {**r, "speed": speed or "plain"}
+
+    monkeypatch.setattr(bench_train, "torch_alternating", torch_alt)
+    monkeypatch.setattr(bench_train, "keras_alternating_subprocess",
+                        lambda *a: _fake_alternating(2.0, 2.1))
+    path = tmp_path / "results.json"
+    monkeypatch.setattr(alternate, "record", functools.partial(alternate.record, path=path))
+    argv = ["benchmarks/bench_train.py", "--targets", "--blocks", "2", "--block-steps", "1",
+            "--warmup", "0", "--record"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert bench_train.main(argv[1:]) == 0
+
+    fastest = speed.FASTEST_CPU.describe()
+    assert calls == [("dcgan64", 64, 2, 1, 0, None), ("dcgan64", 64, 2, 1, 0, fastest)]
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ")][1:]
+    assert [ln.rsplit("|", 2)[-2].strip() for ln in rows] == ["no", "yes", "yes"]  # 1.04 < 1.05
+    assert "| 1.04 | 1.10 |" in rows[0] and fastest in rows[1] and "| 1.05 |" in rows[2]
+    saved = json.loads(path.read_text())["alternating"]
+    assert [(e["kind"], e["target"]) for e in saved] == [("torch", 1.05), ("torch", 1.3),
+                                                          ("keras", 1.0)]
+    assert all(e["command"] == "python " + " ".join(argv) for e in saved)
+    found = bench_train.latest_targets(saved)
+    assert [e["ratio"] for e in found] == [e["ratio"] for e in saved]
+
+
+def test_latest_targets_takes_the_last_run_of_each_and_reads_older_alternate_runs(bench):
+    bench_train, _ = bench
+    fastest = speed.FASTEST_CPU.describe()
+    old = [{**_fake_alternating(1.0, r), "kind": kind, "speed": options}
+           for kind, options, r in [("torch", "plain", 1.1), ("torch", "channels_last", 1.2),
+                                    ("torch", fastest, 2.5), ("torch", "plain", 1.0)]]
+    old.append({**_fake_alternating(1.0, 0.98), "kind": "keras"})  # keras runs name no options
+    old.append({**_fake_alternating(1.0, 3.0), "kind": "torch", "speed": "plain",
+                "recipe": "torch-mnist"})  # another recipe: not a target
+    found = bench_train.latest_targets(old)
+    assert [(e["comparison"].split()[0], round(e["ratio"], 2), e["target"]) for e in found] == [
+        ("torch", 1.0, 1.05), ("torch", 2.5, 1.3), ("keras", 0.98, 1.0)]
+    assert bench_train.latest_targets(old[:1]) == [{**old[0], "comparison": found[0]["comparison"],
+                                                    "target": 1.05}]
