@@ -14,6 +14,7 @@
 
     python benchmarks/bench_train_keras.py --recipe torch-mnist --steps 30 --batch-size 64
     python benchmarks/bench_train_keras.py --recipe dense-mnist --style stacked
+    python benchmarks/bench_train_keras.py --recipe dcgan64 --batch-size 64 --op-profile --steps 2
 
 Not run by pytest. Keep --steps small on a shared CPU.
 """
@@ -217,13 +218,12 @@ def keras_reference(recipe_name: str, steps: int, batch_size: int, warmup: int,
     return _result(_timed(one_step, steps, warmup), "keras.io DCGAN train_step in a tf.function")
 
 
-def keras_alternating(recipe_name: str, batch_size: int, blocks: int, block_steps: int,
-                      warmup: int = 2) -> dict:
-    """Ours (``train_step`` style, speed options off) and the plain ``tf.function`` step in ONE
-    process on twin networks (same initial weights), in alternating blocks of ``block_steps``
-    steps, so both see the same machine load. ratio = reference seconds / ours (> 1: ours is
-    faster)."""
+def _step_pair(recipe_name: str, batch_size: int) -> dict:
+    """``{"ours": fn, "reference": fn}``, ``fn(step)`` one step: ours = ``train_step`` style as
+    ``train`` runs it (speed options off, op determinism on), reference = the plain
+    ``tf.function`` step, on twin networks (same initial weights) and the same images."""
     import keras
+    import tensorflow as tf
 
     from dcgan_lab.keras.models import build
 
@@ -237,19 +237,88 @@ def keras_alternating(recipe_name: str, batch_size: int, blocks: int, block_step
     G2, D2 = build(recipe_name)
     ref_step = _reference_step_fn(cfg, G2, D2)
     images = _images(cfg.recipe_obj, batch_size)
-    from alternate import alternate
 
     def ours(i: int) -> None:
         T.train_step(i, trainer, images, cfg)
 
     def reference(i: int) -> None:
-        import tensorflow as tf
-
         for _ in range(cfg.rounds_per_step):
             ref_step(tf.convert_to_tensor(_reference_batch(images, batch_size, i)))
 
-    r = alternate({"ours": ours, "reference": reference}, blocks, block_steps, warmup)
+    return {"ours": ours, "reference": reference}
+
+
+def keras_alternating(recipe_name: str, batch_size: int, blocks: int, block_steps: int,
+                      warmup: int = 2) -> dict:
+    """Ours (``train_step`` style, speed options off) and the plain ``tf.function`` step in ONE
+    process on twin networks (same initial weights), in alternating blocks of ``block_steps``
+    steps, so both see the same machine load. ratio = reference seconds / ours (> 1: ours is
+    faster)."""
+    from alternate import alternate
+
+    r = alternate(_step_pair(recipe_name, batch_size), blocks, block_steps, warmup)
     return {"recipe": recipe_name, "batch_size": batch_size, **r}
+
+
+def op_totals(xspace: bytes) -> dict[str, list]:
+    """``{op type: [count, seconds]}`` of the ops TensorFlow's executor ran (its ``tf_Compute``
+    threads), from a profile's serialised ``XSpace`` (``*.xplane.pb``); events are named
+    ``scope/name:OpType``."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    space.ParseFromString(xspace)
+    totals: dict[str, list] = {}
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for ev in line.events:
+                name = plane.event_metadata[ev.metadata_id].name
+                if ":" not in name or "::" in name:
+                    continue  # the executor's own regions (ExecutorState::Process), not ops
+                t = totals.setdefault(name.rsplit(":", 1)[1], [0, 0.0])
+                t[0] += 1
+                t[1] += ev.duration_ps / 1e12
+    return totals
+
+
+def op_profile(recipe_name: str, batch_size: int, steps: int, warmup: int = 1) -> dict:
+    """Profile ``steps`` steps of ours and of the reference (after ``warmup`` each) with the
+    TensorFlow profiler: ``{"ours": op_totals, "reference": op_totals}``. Which kernels each
+    step runs, and how often, is what tells where one loses time against the other; the
+    seconds are as noisy as the machine."""
+    import tempfile
+
+    import tensorflow as tf
+
+    pair = _step_pair(recipe_name, batch_size)
+    out = {}
+    for which, fn in pair.items():
+        for i in range(warmup):
+            fn(i + 1)
+        with tempfile.TemporaryDirectory() as d:
+            tf.profiler.experimental.start(d)
+            for i in range(steps):
+                fn(warmup + i + 1)
+            tf.profiler.experimental.stop()
+            out[which] = op_totals(next(Path(d).rglob("*.xplane.pb")).read_bytes())
+    return out
+
+
+def op_table(profile: dict, steps: int) -> str:
+    """The markdown table of :func:`op_profile`: per op type, runs per step and seconds per step
+    of ours and the reference, the busiest first."""
+    ours, ref = profile["ours"], profile["reference"]
+    kinds = sorted(set(ours) | set(ref), key=lambda k: -(ours.get(k, [0, 0.0])[1]
+                                                         + ref.get(k, [0, 0.0])[1]))
+    lines = ["| op type | ours runs/step | ours s/step | reference runs/step | reference s/step |",
+             "|---|---|---|---|---|"]
+    for k in kinds:
+        (n_o, s_o), (n_r, s_r) = ours.get(k, [0, 0.0]), ref.get(k, [0, 0.0])
+        lines.append(f"| {k} | {n_o / steps:g} | {s_o / steps:.3f} | {n_r / steps:g} "
+                     f"| {s_r / steps:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -264,6 +333,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--record", action="store_true",
                    help="with --alternate: append the result, command, date, machine and load "
                         "to benchmarks/results.json (key \"alternating\")")
+    p.add_argument("--op-profile", action="store_true",
+                   help="profile --steps steps of ours and of the reference (train_step style) "
+                        "with the TensorFlow profiler; print the kernels each ran, per op type")
     p.add_argument("--threads", type=int, default=None,
                    help="TensorFlow's intra- and inter-op threads (default: TensorFlow's choice)")
     p.add_argument("--alternate", type=int, default=None, metavar="BLOCKS",
@@ -275,6 +347,12 @@ def main(argv: list[str] | None = None) -> dict:
 
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    if args.op_profile:
+        profile = op_profile(args.recipe, args.batch_size, args.steps, args.warmup)
+        print(f"{args.recipe} batch {args.batch_size}, {args.steps} profiled steps of each "
+              f"(after {args.warmup} warm-up); seconds summed over TensorFlow's threads\n")
+        print(op_table(profile, args.steps))
+        return profile
     if args.alternate:
         r = keras_alternating(args.recipe, args.batch_size, args.alternate, args.steps,
                               args.warmup)

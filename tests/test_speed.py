@@ -319,3 +319,26 @@ def test_latest_targets_takes_the_last_run_of_each_and_reads_older_alternate_run
         ("torch", 1.0, 1.05), ("torch", 2.5, 1.3), ("keras", 0.98, 1.0)]
     assert bench_train.latest_targets(old[:1]) == [{**old[0], "comparison": found[0]["comparison"],
                                                     "target": 1.05}]
+
+
+def test_keras_op_totals_count_the_executor_ops_per_type(bench):
+    """bench_train_keras.py --op-profile: kernels counted per op type on tf_Compute threads only."""
+    pytest.importorskip("tensorflow")
+    import bench_train_keras
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    plane = space.planes.add()
+    names = {1: "gen/conv:Conv2D", 2: "grad/conv:Conv2DBackpropFilter",
+             3: "ExecutorState::Process", 4: "train_step"}
+    for i, name in names.items():
+        plane.event_metadata[i].id, plane.event_metadata[i].name = i, name
+    for line_name, events in [("tf_Compute/1", [(1, 2e12), (1, 1e12), (2, 5e11), (3, 9e12)]),
+                              ("tf_Compute/2", [(1, 1e12)]), ("python", [(1, 7e12), (4, 7e12)])]:
+        line = plane.lines.add(name=line_name)
+        for mid, ps in events:
+            line.events.add(metadata_id=mid, duration_ps=int(ps))
+    totals = bench_train_keras.op_totals(space.SerializeToString())
+    assert totals == {"Conv2D": [3, 4.0], "Conv2DBackpropFilter": [1, 0.5]}
+    table = bench_train_keras.op_table({"ours": totals, "reference": {"Conv2D": [2, 2.0]}}, 2)
+    assert table.splitlines()[2] == "| Conv2D | 1.5 | 2.000 | 1 | 1.000 |"
