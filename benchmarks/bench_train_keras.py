@@ -16,7 +16,9 @@
     python benchmarks/bench_train_keras.py --recipe dense-mnist --style stacked
     python benchmarks/bench_train_keras.py --recipe dcgan64 --batch-size 64 --op-profile --steps 2
 
-Not run by pytest. Keep --steps small on a shared CPU.
+``--op-profile`` lists the kernels each of the train_step pair runs per step (TensorFlow
+profiler), ``--threads N`` sets TensorFlow's intra- and inter-op threads. Not run by pytest (its
+table and profile readers are tested). Keep --steps small on a shared CPU.
 """
 
 from __future__ import annotations
