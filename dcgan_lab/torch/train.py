@@ -329,7 +329,7 @@ class Backend(loop.Backend):
     framework, checkpoint_name, final_names = "torch", CHECKPOINT_NAME, (GENERATOR_NAME,)
 
     def __init__(self, device: str | torch.device | None = None, speed: Speed | None = None):
-        self.device, self.speed, self.writer = pick_device(device), speed, None
+        self.device, self.speed, self.tensorboard = pick_device(device), speed, None
 
     def read_checkpoint(self, path: Path, cfg: training.Config | None) -> dict:
         return load_checkpoint(path, cfg, map_location="cpu")
@@ -393,17 +393,17 @@ class Backend(loop.Backend):
         if importlib.util.find_spec("tensorboard") is not None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(run.path / "tensorboard"))
+            self.tensorboard = SummaryWriter(str(run.path / "tensorboard"))
 
     def log(self, step: int, row: dict[str, float]) -> None:
-        if self.writer is not None:
+        if self.tensorboard is not None:
             for k, v in row.items():
                 if k != "step":
-                    self.writer.add_scalar(k, v, step)
+                    self.tensorboard.add_scalar(k, v, step)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def train(
