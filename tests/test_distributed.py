@@ -133,7 +133,7 @@ def test_torchrun_resume_continues_exactly(ddp_run, tmp_path):
 
 
 KERAS_SCRIPT = textwrap.dedent("""
-    import json, sys
+    import json, shutil, sys
     from dcgan_lab.keras import distributed as KD
     strategy = KD.make_strategy(cpu_replicas=2)  # before TensorFlow uses a device
     import dcgan_lab.keras as K
@@ -150,8 +150,12 @@ KERAS_SCRIPT = textwrap.dedent("""
     resumed = KD.train("torch-mnist", out + "/resumed", strategy=strategy, options=o,
                        data=images, progress=False, resume=True)
     one = K.train("torch-mnist", out + "/one", options=o, data=images, progress=False)
+    shutil.copytree(out + "/two", out + "/continued")  # the one-device trainer continues it
+    more = K.train("torch-mnist", out + "/continued", options=o.replace(steps={steps} + 1),
+                   data=images, progress=False, resume=True)
     print("RESULT " + json.dumps({{"replicas": strategy.num_replicas_in_sync, "two": two.rows,
-                                   "resumed": resumed.rows, "one": one.rows}}))
+                                   "resumed": resumed.rows, "one": one.rows,
+                                   "continued": more.rows}}))
 """)
 
 
@@ -182,6 +186,7 @@ def test_mirrored_strategy_two_logical_cpus_equal_one_device_and_resume(tmp_path
                                rtol=5e-6, atol=0)
     np.testing.assert_array_equal(_losses(out["resumed"][half:]), _losses(out["two"][half:]))
     _assert_states_close(_keras_state(tmp_path / "resumed"), two, 0.0)  # bit for bit
+    assert [r["step"] for r in out["continued"]] == list(range(1, STEPS + 2))
 
 
 def test_shard_splits_the_batch_dimension_and_refuses_uneven_batches():
