@@ -210,3 +210,16 @@ def test_global_batchnorm_is_batchnorm_without_a_process_group():
     bn, gbn = torch.nn.BatchNorm2d(3), GlobalBatchNorm(3)
     torch.testing.assert_close(gbn(x), bn(x))
     torch.testing.assert_close(gbn.running_var, bn.running_var)
+
+
+def test_only_process_0_writes_and_the_resume_command_repeats_the_run_settings():
+    torch = pytest.importorskip("torch")
+    from dcgan_lab import training
+    from dcgan_lab.torch.distributed import DistributedBackend
+
+    cfg = training.resolve("torch-mnist", "torch", TrainOptions(batch_size=8, seed=3))
+    first, second = (DistributedBackend(r, 2, torch.device("cpu")) for r in (0, 1))
+    assert first.writer and not second.writer
+    assert first.resume_command(cfg, Path("runs/ddp")) == (
+        "torchrun --standalone --nproc_per_node 2 -m dcgan_lab.torch.distributed torch-mnist "
+        "--batch-size 8 --seed 3 --out runs/ddp --resume")

@@ -109,7 +109,10 @@ class DistributedBackend(Backend):
         return f"{cfg.recipe} (keras, {self.replicas} replicas)"
 
     def resume_command(self, cfg: training.Config, out_dir: Path) -> str:
-        return f"python -m dcgan_lab.keras.distributed {cfg.recipe} --out {out_dir} --resume"
+        data = "" if cfg.data == cfg.recipe_obj.dataset else f" --data {cfg.data}"
+        return (f"python -m dcgan_lab.keras.distributed {cfg.recipe} --batch-size "
+                f"{cfg.batch_size} --seed {cfg.seed}{data} --out {out_dir} --resume (and the "
+                f"same --devices or --cpu-replicas)")
 
     def build(self, cfg: training.Config) -> None:
         from .models import build
@@ -170,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu-replicas", type=int, default=None,
                    help="no GPU: split the CPU into N logical devices")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run saved in --out (to --steps)")
+                   help="continue the run saved in --out to --steps (with the run's --batch-size, "
+                        "--seed and --data)")
     p.add_argument("--force", action="store_true", help="start afresh in a folder holding a run")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)

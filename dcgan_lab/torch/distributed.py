@@ -161,8 +161,10 @@ class DistributedBackend(Backend):
         return f"{cfg.recipe} (torch, {self.world} processes)"
 
     def resume_command(self, cfg: training.Config, out_dir: Path) -> str:
+        data = "" if cfg.data == cfg.recipe_obj.dataset else f" --data {cfg.data}"
         return (f"torchrun --standalone --nproc_per_node {self.world} -m "
-                f"dcgan_lab.torch.distributed {cfg.recipe} --out {out_dir} --resume")
+                f"dcgan_lab.torch.distributed {cfg.recipe} --batch-size {cfg.batch_size} "
+                f"--seed {cfg.seed}{data} --out {out_dir} --resume")
 
     def build(self, cfg: training.Config) -> None:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -231,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default=None, help="smoke, cpu or gpu (budget of the recipe)")
     p.add_argument("--data", default=None, help="data set name or folder of photos")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run saved in --out (to --steps)")
+                   help="continue the run saved in --out to --steps (with the run's --batch-size, "
+                        "--seed and --data)")
     p.add_argument("--force", action="store_true", help="start afresh in a folder holding a run")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
