@@ -377,6 +377,22 @@ def step_inputs(step: int, images: np.ndarray, cfg: Config) -> dict[str, np.ndar
     return {k: np.stack(v) for k, v in out.items()}
 
 
+def shard(inputs: dict, index: int, count: int) -> dict:
+    """Part ``index`` (of ``count`` processes or replicas) of every batch of :func:`step_inputs`:
+    its contiguous slice of the batch dimension (axis 1), NumPy arrays or torch tensors alike.
+    Raises ``ValueError`` if a batch does not split evenly."""
+    out = {}
+    for k, v in inputs.items():
+        n = v.shape[1]
+        if n % count:
+            raise ValueError(f"{k}: a batch of {n} does not split over {count} processes or "
+                             f"replicas; choose --batch-size a multiple of {count} (x2 for "
+                             f"half-batch recipes)")
+        per = n // count
+        out[k] = v[:, index * per:(index + 1) * per]
+    return out
+
+
 # --- the run folder ---------------------------------------------------------------------------
 class RunDir:
     """Layout of a run folder: config.json, history.csv, samples/, checkpoint files, final models."""

@@ -190,15 +190,17 @@ def test_mirrored_strategy_two_logical_cpus_equal_one_device_and_resume(tmp_path
 
 
 def test_shard_splits_the_batch_dimension_and_refuses_uneven_batches():
-    torch = pytest.importorskip("torch")
-    from dcgan_lab.torch.distributed import shard
+    from dcgan_lab.training import shard  # both trainers' (torch tensors or NumPy arrays)
 
-    x = {"real": torch.arange(2 * 6).reshape(2, 6), "z_g": torch.zeros(1, 6, 3)}
+    x = {"real": np.arange(2 * 6).reshape(2, 6), "z_g": np.zeros((1, 6, 3))}
     a, b = shard(x, 0, 2), shard(x, 1, 2)
-    assert torch.equal(torch.cat([a["real"], b["real"]], 1), x["real"])
+    np.testing.assert_array_equal(np.concatenate([a["real"], b["real"]], 1), x["real"])
     assert a["z_g"].shape == (1, 3, 3)
-    with pytest.raises(ValueError, match="multiple of 4"):
+    with pytest.raises(ValueError, match="real: a batch of 6 .* multiple of 4"):
         shard(x, 0, 4)
+    torch = pytest.importorskip("torch")
+    t = shard({"real": torch.from_numpy(x["real"])}, 1, 2)["real"]
+    assert torch.equal(t, torch.from_numpy(b["real"]))
 
 
 def test_global_batchnorm_is_batchnorm_without_a_process_group():

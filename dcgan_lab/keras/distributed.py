@@ -47,7 +47,7 @@ import tensorflow as tf  # noqa: E402
 
 from .. import loop, recipes, training  # noqa: E402
 from ..history import History  # noqa: E402
-from ..training import TrainOptions  # noqa: E402
+from ..training import TrainOptions, shard  # noqa: E402
 from .train import GAN, Backend, _seed  # noqa: E402
 
 __all__ = ["DistributedBackend", "make_strategy", "shard", "synchronize_batchnorm", "train", "main"]
@@ -79,20 +79,6 @@ def synchronize_batchnorm(model: keras.Model) -> int:
             layer.synchronized = True
             n += 1
     return n
-
-
-def shard(inputs: dict[str, np.ndarray], replica: int, replicas: int) -> dict[str, np.ndarray]:
-    """Replica ``replica``'s contiguous slice of every batch of :func:`step_inputs` (axis 1)."""
-    out = {}
-    for k, v in inputs.items():
-        n = v.shape[1]
-        if n % replicas:
-            raise ValueError(f"{k}: a batch of {n} does not split over {replicas} replicas; "
-                             f"choose --batch-size a multiple of {replicas} (x2 for half-batch "
-                             f"recipes)")
-        per = n // replicas
-        out[k] = v[:, replica * per:(replica + 1) * per]
-    return out
 
 
 class DistributedBackend(Backend):

@@ -46,7 +46,7 @@ from torch import nn
 
 from .. import loop, recipes, training
 from ..history import History
-from ..training import TrainOptions
+from ..training import TrainOptions, shard
 from .train import Backend
 
 __all__ = ["DistributedBackend", "GlobalBatchNorm", "convert_batchnorm", "shard", "train", "main"]
@@ -113,23 +113,6 @@ def convert_batchnorm(module: nn.Module, device: torch.device, group=None) -> nn
         else:
             convert_batchnorm(child, device, group)
     return module
-
-
-def shard(inputs: dict[str, torch.Tensor], rank: int, world: int) -> dict[str, torch.Tensor]:
-    """Process ``rank``'s contiguous slice (of ``world``) of every batch in ``inputs``.
-
-    The inputs of :func:`~dcgan_lab.torch.train.step_inputs` are (updates, batch, ...): the
-    batch is dimension 1. Raises ``ValueError`` if a batch does not split evenly.
-    """
-    out = {}
-    for k, v in inputs.items():
-        n = v.shape[1]
-        if n % world:
-            raise ValueError(f"{k}: a batch of {n} does not split over {world} processes; choose "
-                             f"--batch-size a multiple of {world} (x2 for half-batch recipes)")
-        per = n // world
-        out[k] = v[:, rank * per:(rank + 1) * per]
-    return out
 
 
 def _setup() -> tuple[int, int, torch.device]:
