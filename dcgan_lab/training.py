@@ -393,6 +393,13 @@ def shard(inputs: dict, index: int, count: int) -> dict:
     return out
 
 
+def run_arguments(cfg: Config) -> str:
+    """The options of the data-parallel trainers' command lines that define ``cfg``'s run
+    (``--batch-size``, ``--seed``, and ``--data`` unless the recipe's): what a resume repeats."""
+    data = "" if cfg.data == cfg.recipe_obj.dataset else f" --data {cfg.data}"
+    return f"--batch-size {cfg.batch_size} --seed {cfg.seed}{data}"
+
+
 # --- the run folder ---------------------------------------------------------------------------
 class RunDir:
     """Layout of a run folder: config.json, history.csv, samples/, checkpoint files, final models."""

@@ -95,10 +95,9 @@ class DistributedBackend(Backend):
         return f"{cfg.recipe} (keras, {self.replicas} replicas)"
 
     def resume_command(self, cfg: training.Config, out_dir: Path) -> str:
-        data = "" if cfg.data == cfg.recipe_obj.dataset else f" --data {cfg.data}"
-        return (f"python -m dcgan_lab.keras.distributed {cfg.recipe} --batch-size "
-                f"{cfg.batch_size} --seed {cfg.seed}{data} --out {out_dir} --resume (and the "
-                f"same --devices or --cpu-replicas)")
+        return (f"python -m dcgan_lab.keras.distributed {cfg.recipe} "
+                f"{training.run_arguments(cfg)} --out {out_dir} --resume (and the same "
+                f"--devices or --cpu-replicas)")
 
     def build(self, cfg: training.Config) -> None:
         from .models import build

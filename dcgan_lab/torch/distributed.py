@@ -144,10 +144,8 @@ class DistributedBackend(Backend):
         return f"{cfg.recipe} (torch, {self.world} processes)"
 
     def resume_command(self, cfg: training.Config, out_dir: Path) -> str:
-        data = "" if cfg.data == cfg.recipe_obj.dataset else f" --data {cfg.data}"
-        return (f"torchrun --standalone --nproc_per_node {self.world} -m "
-                f"dcgan_lab.torch.distributed {cfg.recipe} --batch-size {cfg.batch_size} "
-                f"--seed {cfg.seed}{data} --out {out_dir} --resume")
+        return (f"torchrun --standalone --nproc_per_node {self.world} -m dcgan_lab.torch."
+                f"distributed {cfg.recipe} {training.run_arguments(cfg)} --out {out_dir} --resume")
 
     def build(self, cfg: training.Config) -> None:
         from torch.nn.parallel import DistributedDataParallel as DDP
