@@ -117,15 +117,8 @@ def _add_interop_parsers(sub) -> argparse.ArgumentParser:
     return iw
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dcgan-lab", description="The dcgan-lab course's tools.")
-    p.add_argument("--version", action="version", version=f"dcgan-lab {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    sub.add_parser("recipes", help="list the recipes",
-                   description="List the recipes: data set, image shape, latent size, "
-                               "parameter counts and source.")
-
+def _add_train_parser(sub) -> argparse.ArgumentParser:
+    """The ``train`` subcommand; returns its parser."""
     t = sub.add_parser("train", help="train a recipe into a run folder",
                        description="Train RECIPE with PyTorch or Keras into a run folder "
                                    "(config.json, history.csv, samples/, checkpoint, GIF).")
@@ -167,7 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--keras-style", choices=("stacked", "train_step"))
     t.add_argument("--device", default=None, help="PyTorch device (default: cuda, mps, cpu)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return t
 
+
+def _add_sample_parsers(sub) -> None:
+    """The ``sample`` and ``evaluate`` subcommands (a trained run's generator)."""
     s = sub.add_parser("sample", help="draw a grid of samples from a trained run",
                        description="Draw N samples from the generator of RUN_DIR into a PNG grid.")
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -190,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true",
                    help="also print the scores as one JSON line, last")
 
+
+def _add_arithmetic_parser(sub) -> list[argparse.ArgumentParser]:
+    """The ``arithmetic`` subcommand; returns its ``conv``, ``transpose`` and ``plan`` parsers."""
     a = sub.add_parser("arithmetic", help="convolution shape calculator",
                        description="Output sizes of convolutions and transposed convolutions, "
                                    "and generator plans that land on a target size.")
@@ -217,8 +217,23 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--stride", "-s", type=_positive_int, default=2)
     pl.add_argument("--discriminator", action="store_true",
                     help="plan the discriminator's strided convolutions instead")
+    return [c, tr, pl]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``dcgan-lab`` command's parser: one subparser per command."""
+    p = argparse.ArgumentParser(prog="dcgan-lab", description="The dcgan-lab course's tools.")
+    p.add_argument("--version", action="version", version=f"dcgan-lab {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("recipes", help="list the recipes",
+                   description="List the recipes: data set, image shape, latent size, "
+                               "parameter counts and source.")
+    t = _add_train_parser(sub)
+    _add_sample_parsers(sub)
+    arithmetic_parsers = _add_arithmetic_parser(sub)
     iw = _add_interop_parsers(sub)
-    for sp in (t, c, tr, pl, iw):
+    for sp in (t, *arithmetic_parsers, iw):
         sp.set_defaults(parser=sp)  # usage errors found after parsing show the right usage line
     return p
 

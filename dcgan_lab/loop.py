@@ -8,10 +8,14 @@ at every checkpoint), grids of the fixed ``z`` every ``cfg.sample_every`` steps,
 check of the step's metrics (a NaN or infinite one raises
 :class:`~dcgan_lab.training.TrainingDiverged` before the step is saved), and the progress bar.
 
-Each framework supplies a small :class:`Backend` (``dcgan_lab.torch.train.TorchBackend``,
-``dcgan_lab.keras.train.KerasBackend``): build the models, run one step, save and restore a
+Each framework supplies a small :class:`Backend` (``dcgan_lab.torch.train.Backend``,
+``dcgan_lab.keras.train.Backend``): build the models, run one step, save and restore a
 checkpoint, draw a grid, write the final models. ``dcgan_lab.torch.train`` and
-``dcgan_lab.keras.train`` are short wrappers that make one and call :func:`run`.
+``dcgan_lab.keras.train`` are short wrappers that make one and call :func:`run`; so are the
+data-parallel trainers (``dcgan_lab.torch.distributed``, ``dcgan_lab.keras.distributed``), whose
+backends shard each step over the processes or replicas. In a run of several processes every one
+calls :func:`run` and steps in lockstep; only the one whose backend has ``writer`` set writes
+files (the run folder, history, samples, checkpoints, GIF, final models).
 """
 
 from __future__ import annotations
@@ -41,10 +45,16 @@ class Backend:
     checkpoint_name: str = ""
     final_names: tuple[str, ...] = ()  # files written at the end (removed when starting afresh)
     models: tuple[Any, Any] = (None, None)
+    writer: bool = True  # False: a process of a distributed run that writes no file
 
     def label(self, cfg: Config) -> str:
         """How the progress bar and the messages name the run."""
         return cfg.recipe
+
+    def resume_command(self, cfg: Config, out_dir: Path) -> str:
+        """The command that resumes this run (printed after Ctrl-C)."""
+        return (f"dcgan-lab train {cfg.recipe} --framework {self.framework} --out {out_dir} "
+                f"--resume  (or train(..., resume=True))")
 
     def read_checkpoint(self, path: Path, cfg: Config | None) -> Any:
         """Read and check the checkpoint at ``path`` (against ``cfg`` if given)."""
@@ -132,18 +142,25 @@ def _open_run(cfg: Config, run: RunDir, backend: Backend, resume: bool, force: b
     return state, resuming
 
 
-def _prepare(cfg: Config, run: RunDir, backend: Backend, state, resuming: bool, resume: bool,
-             force: bool) -> tuple[int, History]:
-    """Restore the checkpoint (when resuming), write config.json, clear what will be redrawn."""
+def _restore(cfg: Config, run: RunDir, backend: Backend, state,
+             resuming: bool) -> tuple[int, History]:
+    """Restore the checkpoint and the history up to its step (when resuming): (start, history)."""
     ckpt_path = run.path / backend.checkpoint_name
     start, history = 0, History()
     if resuming and state is not None:  # weights, optimisers and RNG states, as saved
-        start = backend.restore(ckpt_path, state)
-        history = History.from_csv(run.history_path)
+        history = History.from_csv(run.history_path)  # read before restore(), which may wait
+        start = backend.restore(ckpt_path, state)     # for every process (then one writes)
         history.truncate(start)
-        print(f"resuming {backend.label(cfg)} from step {start} of {cfg.steps} ({ckpt_path})")
-    elif resuming:
+        if backend.writer:
+            print(f"resuming {backend.label(cfg)} from step {start} of {cfg.steps} ({ckpt_path})")
+    elif resuming and backend.writer:
         print(f"{run.path} has no {backend.checkpoint_name} yet: starting {cfg.recipe} from step 0")
+    return start, history
+
+
+def _prepare(cfg: Config, run: RunDir, backend: Backend, start: int, resuming: bool,
+             resume: bool, force: bool) -> None:
+    """Write config.json and clear what will be redrawn (by the writing process only)."""
     run.prepare(cfg, resume=resume, force=force)  # writes config.json
     for old in run.sample_paths():  # grids of steps this run will (re)draw
         if not resuming or int(old.stem.split("_")[1]) > start:
@@ -151,7 +168,17 @@ def _prepare(cfg: Config, run: RunDir, backend: Backend, state, resuming: bool, 
     if not resuming:  # force: nothing of the old run may survive
         for name in (backend.checkpoint_name, run.gif_path.name, *backend.final_names):
             (run.path / name).unlink(missing_ok=True)
-    return start, history
+
+
+def _finish(cfg: Config, run: RunDir, backend: Backend, history: History, save_samples) -> None:
+    """The last grid (if not drawn yet), the GIF, the final models and the whole history."""
+    from . import viz
+
+    if not run.sample_path(cfg.steps).exists():
+        save_samples(cfg.steps)
+    viz.save_gif(run.sample_paths(), run.gif_path)
+    backend.save_final(run)
+    history.to_csv(run.history_path)
 
 
 def run(cfg: Config, backend: Backend, out_dir: str | Path, *,
@@ -170,9 +197,11 @@ def run(cfg: Config, backend: Backend, out_dir: str | Path, *,
     images = training.load_training_images(cfg, data)
     training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)  # size check
     backend.build(cfg)
-    start, history = _prepare(cfg, run_dir, backend, state, resuming, resume, force)
+    start, history = _restore(cfg, run_dir, backend, state, resuming)
+    if backend.writer:
+        _prepare(cfg, run_dir, backend, start, resuming, resume, force)
     fixed_z = training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim, cfg.seed)
-    csv = CsvAppender(run_dir.history_path, history)
+    csv = CsvAppender(run_dir.history_path, history) if backend.writer else None
 
     def save_samples(step: int) -> None:
         grid = backend.sample(fixed_z)
@@ -182,29 +211,29 @@ def run(cfg: Config, backend: Backend, out_dir: str | Path, *,
         csv.rewrite(history)  # first the rows (trimmed to the checkpoint on resume)
         backend.save(run_dir.path / backend.checkpoint_name, step, cfg, fixed_z)
 
-    backend.open(run_dir)
+    if backend.writer:
+        backend.open(run_dir)
     try:
         _steps(cfg, backend, run_dir, images, start, history, csv, save_samples, save_all,
                progress, callbacks)
     finally:
         backend.close()
-    if not run_dir.sample_path(cfg.steps).exists():
-        save_samples(cfg.steps)
-    viz.save_gif(run_dir.sample_paths(), run_dir.gif_path)
-    backend.save_final(run_dir)
-    history.to_csv(run_dir.history_path)
+    if backend.writer:
+        _finish(cfg, run_dir, backend, history, save_samples)
     return history
 
 
 def _steps(cfg: Config, backend: Backend, run_dir: RunDir, images: np.ndarray, start: int,
-           history: History, csv: CsvAppender, save_samples, save_all, progress: bool,
+           history: History, csv: CsvAppender | None, save_samples, save_all, progress: bool,
            callbacks: Iterable[Callable]) -> None:
-    """Steps ``start + 1 .. cfg.steps`` with their samples, checkpoints, Ctrl-C and NaN checks."""
+    """Steps ``start + 1 .. cfg.steps`` with their samples, checkpoints, Ctrl-C and NaN checks
+    (the history row, samples and checkpoints written by the writing process only)."""
     from tqdm import tqdm  # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
     batches = iter(backend.batches(images, cfg, start))
     G, D = backend.models
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=backend.label(cfg),
+    bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and backend.writer),
+               desc=backend.label(cfg),
                unit="step", dynamic_ncols=True)
     step = start
     try:
@@ -216,32 +245,33 @@ def _steps(cfg: Config, backend: Backend, run_dir: RunDir, images: np.ndarray, s
                 row = history.log(step=step, **m, seconds=time.perf_counter() - t0)
                 for cb in callbacks:
                     cb(step, G, D, history)
-                csv.append(row)
-                backend.log(step, row)
                 bar.set_postfix({k: f"{m[k]:.3f}" for k in
                                  ("loss_d", "loss_g", "d_real", "d_fake")}, refresh=False)
                 bar.update(1)
-                if step % cfg.sample_every == 0 or step == cfg.steps:
-                    save_samples(step)
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                    save_all(step)
+                if backend.writer:
+                    csv.append(row)
+                    backend.log(step, row)
+                    if step % cfg.sample_every == 0 or step == cfg.steps:
+                        save_samples(step)
+                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                        save_all(step)
                 if interrupt.requested:
                     raise KeyboardInterrupt
         bar.close()
     except TrainingDiverged:
         bar.close()
-        history.to_csv(run_dir.history_path)  # the rows up to the last good step, for plotting
+        if backend.writer:  # the rows up to the last good step, for plotting
+            history.to_csv(run_dir.history_path)
         raise
     except KeyboardInterrupt:
         bar.close()
         ckpt_path = run_dir.path / backend.checkpoint_name
         done = int(history.last("step", default=start))
-        if done == step and done > start:  # stopped between steps: the state is that of `step`
+        if done == step and done > start and backend.writer:  # stopped between steps: `step`'s state
             save_all(done)
         else:  # stopped inside a step: its state is half-updated; keep the last checkpoint
             done = start if not ckpt_path.exists() else backend.checkpoint_step(
                 backend.read_checkpoint(ckpt_path, None))
-        print(f"interrupted at step {done}; resume with: dcgan-lab train {cfg.recipe} "
-              f"--framework {backend.framework} --out {run_dir.path} --resume  "
-              f"(or train(..., resume=True))", file=sys.stderr)
+        print(f"interrupted at step {done}; resume with: "
+              f"{backend.resume_command(cfg, run_dir.path)}", file=sys.stderr)
         raise

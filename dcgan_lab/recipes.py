@@ -40,6 +40,10 @@ class Recipe:
     latent_dim: int
     g_params: int
     d_params: int
+    # what one image channel adds to G's output layer and to D's input layer (weights, and G's
+    # output bias where it has one): the counts of :meth:`with_channels`' variants
+    g_params_per_channel: int
+    d_params_per_channel: int
     budgets: Budgets
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -78,13 +82,17 @@ class Recipe:
 
     def with_channels(self, channels: int | None) -> Recipe:
         """This recipe with ``channels`` (1 or 3) image channels; ``None``: unchanged. The
-        builders' ``channels`` option (e.g. 3-channel Stacked MNIST from ``torch-mnist``)."""
+        builders' ``channels`` option (e.g. 3-channel Stacked MNIST from ``torch-mnist``); the
+        parameter counts are those of the variant's networks."""
         if channels is None or channels == self.channels:
             return self
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3 (None = the recipe's), got {channels!r}")
         h, w, _ = self.image_shape
-        return replace(self, image_shape=(h, w, channels))
+        extra = channels - self.channels
+        return replace(self, image_shape=(h, w, channels),
+                       g_params=self.g_params + extra * self.g_params_per_channel,
+                       d_params=self.d_params + extra * self.d_params_per_channel)
 
     def replace(self, **changes) -> Recipe:
         return replace(self, **changes)
@@ -110,6 +118,7 @@ _add(Recipe(
     source="GANs in Action (Langr & Bok 2019), chapter 3",
     dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
     g_params=114_064, d_params=100_609,
+    g_params_per_channel=101_136, d_params_per_channel=100_352,
     # The book uses Keras' default Adam (lr 1e-3, beta1 0.9); chapter 1 says why we do not.
     # Measured at the cpu budget (5000 x 256, seed 0, 1000 samples): lr 1e-3 / beta1 0.9 left the
     # torch twin on one class from step ~1000 to the end; 1e-3 / 0.5 gave 10/10 classes but 37 %
@@ -124,6 +133,7 @@ _add(Recipe(
     source="GANs in Action (Langr & Bok 2019), chapter 4",
     dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
     g_params=1_636_737, d_params=95_105,
+    g_params_per_channel=577, d_params_per_channel=288,
     lr_g=1e-3, lr_d=1e-3, beta1=0.9, keras_style="stacked",
     # cpu: 400 steps, because chapter 3 trains these networks twice (stacked and train_step)
     budgets=Budgets(_SMOKE28, _b(400, 64, 100, 200), _b(20000, 128, 1000, 2000)),
@@ -135,6 +145,7 @@ _add(Recipe(
     source="Keras-GAN style DCGAN (Bernico, Deep Learning Quick Reference, ch. 11)",
     dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
     g_params=856_065, d_params=392_321,
+    g_params_per_channel=577, d_params_per_channel=288,
     keras_style="stacked", half_batch=True,
     budgets=Budgets(_SMOKE28, _b(100, 64, 25, 50), _b(20000, 128, 1000, 2000)),
     origin="keras", g_activation="relu", bn_momentum=0.2, bn_eps=1e-3,
@@ -145,6 +156,7 @@ _add(Recipe(
     source="Keras-GAN style DCGAN (Bernico, Deep Learning Quick Reference, ch. 11)",
     dataset="cifar10", image_shape=(32, 32, 3), latent_dim=100,
     g_params=1_051_139, d_params=392_897,
+    g_params_per_channel=577, d_params_per_channel=288,
     keras_style="stacked", half_batch=True,
     budgets=Budgets(_SMOKE32, _b(60, 64, 20, 30), _b(30000, 128, 1000, 2000)),
     origin="keras", g_activation="relu", bn_momentum=0.2, bn_eps=1e-3,
@@ -155,6 +167,7 @@ _add(Recipe(
     source="TensorFlow 2 DCGAN anime-faces tutorial",
     dataset="clothing64", image_shape=(64, 64, 3), latent_dim=128,
     g_params=5_420_323, d_params=4_314_753,
+    g_params_per_channel=801, d_params_per_channel=1_600,
     loss="logits", label_smoothing=0.1, keras_style="train_step", rounds_per_step=2,
     dcgan_init=True,
     # smoke: two steps of batch 8 (each step is two rounds of D and G at 64x64)
@@ -167,6 +180,7 @@ _add(Recipe(
     source="PyTorch MNIST DCGAN (ConvTranspose2d, 1 -> 4 -> 7 -> 14 -> 28)",
     dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
     g_params=312_256, d_params=109_440,
+    g_params_per_channel=512, d_params_per_channel=512,
     dcgan_init=True, reuse_fake=True,
     # cpu: 3000 steps of 64 (measured on the full MNIST, seed 0, 1,000 samples: 2000 steps gave
     # 52.9% classified with p > 0.9 and a classifier FID of 136.7; 3000 gave 58.1% and 100.3;
@@ -180,6 +194,7 @@ _add(Recipe(
     source="PyTorch DCGAN tutorial / pytorch/examples dcgan",
     dataset="clothing64", image_shape=(64, 64, 3), latent_dim=100,
     g_params=3_576_704, d_params=2_765_568,
+    g_params_per_channel=1_024, d_params_per_channel=1_024,
     dcgan_init=True, reuse_fake=True,
     budgets=Budgets(_SMOKE64, _b(100, 64, 20, 50), _b(10000, 128, 500, 1000)),
     g_activation="relu",
@@ -190,6 +205,7 @@ _add(Recipe(
     source="Radford, Metz & Chintala 2015, Figure 1 (LSUN generator)",
     dataset="clothing64", image_shape=(64, 64, 3), latent_dim=100,
     g_params=18_855_040, d_params=4_315_585,
+    g_params_per_channel=3_200, d_params_per_channel=1_600,
     loss="logits", dcgan_init=True, reuse_fake=True,
     budgets=Budgets(_SMOKE64, _b(16, 32, 8, 8), _b(10000, 128, 500, 1000)),
     g_activation="relu",

@@ -42,6 +42,17 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
 
 
+def _text_table(caption: str, head: list[str], body: list[list[str]]) -> str:
+    """A plain-text table: the caption (if any), the header, a rule, the rows; the first column
+    left-aligned, the others right-aligned, two spaces apart."""
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    lines = [caption] if caption else []
+    for r in [head, ["-" * w for w in widths], *body]:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+    return "\n".join(lines)
+
+
 FORMATS = {"starved": "{:.0f}", "grad_g": "{:.3g}", "loss_d": "{:.3f}", "loss_g": "{:.3f}", "n": "{:.0f}",
             "uniform_expected": "{:.0f}", "diversity": "{:.2f}", "fid": "{:.2f}", "modes_covered": "{:.1f}", "kl": "{:.3f}", "confident": "{:.3f}",
             "precision": "{:.3f}", "recall": "{:.3f}", "d_real": "{:.2f}", "d_fake": "{:.2f}",
@@ -167,16 +178,7 @@ class AblationTable:
                 f"{len(self.rows)} runs from the cache)")
 
     def __str__(self) -> str:
-        head, body = self._cells()
-        widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-        lines = [self.caption(),
-                 "  ".join(h.ljust(w) if i == 0 else h.rjust(w)
-                           for i, (h, w) in enumerate(zip(head, widths, strict=True)))]
-        lines.append("  ".join("-" * w for w in widths))
-        for r in body:
-            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                                   for i, (c, w) in enumerate(zip(r, widths, strict=True))))
-        return "\n".join(lines)
+        return _text_table(self.caption(), *self._cells())
 
     def __repr__(self) -> str:
         return str(self)
@@ -230,13 +232,7 @@ class ScoreTable:
         return self.scores[name]
 
     def __str__(self) -> str:
-        head, body = self._cells()
-        widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-        lines = [self.caption] if self.caption else []
-        for r in [head, ["-" * w for w in widths], *body]:
-            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                                   for i, (c, w) in enumerate(zip(r, widths, strict=True))))
-        return "\n".join(lines)
+        return _text_table(self.caption, *self._cells())
 
     def __repr__(self) -> str:
         return str(self)

@@ -377,6 +377,29 @@ def step_inputs(step: int, images: np.ndarray, cfg: Config) -> dict[str, np.ndar
     return {k: np.stack(v) for k, v in out.items()}
 
 
+def shard(inputs: dict, index: int, count: int) -> dict:
+    """Part ``index`` (of ``count`` processes or replicas) of every batch of :func:`step_inputs`:
+    its contiguous slice of the batch dimension (axis 1), NumPy arrays or torch tensors alike.
+    Raises ``ValueError`` if a batch does not split evenly."""
+    out = {}
+    for k, v in inputs.items():
+        n = v.shape[1]
+        if n % count:
+            raise ValueError(f"{k}: a batch of {n} does not split over {count} processes or "
+                             f"replicas; choose --batch-size a multiple of {count} (x2 for "
+                             f"half-batch recipes)")
+        per = n // count
+        out[k] = v[:, index * per:(index + 1) * per]
+    return out
+
+
+def run_arguments(cfg: Config) -> str:
+    """The options of the data-parallel trainers' command lines that define ``cfg``'s run
+    (``--batch-size``, ``--seed``, and ``--data`` unless the recipe's): what a resume repeats."""
+    data = "" if cfg.data == cfg.recipe_obj.dataset else f" --data {cfg.data}"
+    return f"--batch-size {cfg.batch_size} --seed {cfg.seed}{data}"
+
+
 # --- the run folder ---------------------------------------------------------------------------
 class RunDir:
     """Layout of a run folder: config.json, history.csv, samples/, checkpoint files, final models."""

@@ -215,7 +215,8 @@ def test_unknown_recipe_and_bad_options():
             build("dense-mnist", g_activation="elu")
 
 
-@pytest.mark.parametrize("name", ["torch-mnist", "bernico-mnist", "dcgan64"])
+@pytest.mark.parametrize("name", ["dense-mnist", "torch-mnist", "bernico-mnist", "keras-faces64",
+                                  "dcgan64", "paper-lsun64"])
 def test_channels_option_builds_other_channel_counts(name):
     """``channels`` changes G's output and D's input channels in both twins, nothing else."""
     h, w, c = recipes.get(name).image_shape
@@ -226,6 +227,9 @@ def test_channels_option_builds_other_channel_counts(name):
     assert tuple(tg(torch.from_numpy(z)).shape) == (2, other, h, w)
     assert tuple(kg(z).shape) == (2, h, w, other)
     assert tg.recipe.image_shape == kd.recipe.image_shape == (h, w, other)
+    variant = recipes.get(name).with_channels(other)  # its counts are those of the built twins
+    assert _trainable_torch(tg) == _trainable_keras(kg) == variant.g_params != recipes.get(name).g_params
+    assert _trainable_torch(td) == _trainable_keras(kd) == variant.d_params != recipes.get(name).d_params
     assert tuple(td(tg(torch.from_numpy(z))).shape) == (2, 1) and kd.input_shape == (None, h, w, other)
     assert lab_torch.build(name, channels=c)[0].recipe is recipes.get(name)
     for build in (lab_torch.build, lab_keras.build):

@@ -68,3 +68,17 @@ def test_history_summary_counts_starved_steps():
     assert s["run"] == {"loss_d": 1.5, "d_fake": pytest.approx(0.1025), "grad_g": 8.5,
                         "starved": 2.0}
     assert "steps with D(G(z)) < 0.01" in str(s)
+
+
+def test_both_tables_print_aligned_text_under_their_caption():
+    st = tables.ScoreTable({"a": {"fid": 1.234}, "long name": {"fid": 22.5}}, caption="cap")
+    lines = str(st).splitlines()
+    assert lines[0] == "cap" and set(lines[2].replace(" ", "")) == {"-"}
+    assert len({len(ln) for ln in lines[1:]}) == 1  # every row as wide as the header and rule
+    assert lines[3].startswith("a ") and lines[3].endswith("1.23")  # names left, numbers right
+    t = _table({"baseline": [10, 11, 12], "x": [5, 6, 7]})
+    for r in t.rows:
+        r["diversity"] = 1.0
+    text = str(t).splitlines()
+    assert text[0] == t.caption() and set(text[2].replace(" ", "")) == {"-"}
+    assert len({len(ln) for ln in text[1:]}) == 1 and text[4].startswith("x ")

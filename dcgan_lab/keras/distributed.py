@@ -1,6 +1,8 @@
 """Data-parallel Keras training with ``tf.distribute.MirroredStrategy`` (one process, N devices).
 
     python -m dcgan_lab.keras.distributed torch-mnist --steps 200 --batch-size 64 --out runs/mirrored
+    python -m dcgan_lab.keras.distributed torch-mnist --steps 400 --batch-size 64 \\
+        --out runs/mirrored --resume      # continue it to step 400
 
 uses every visible GPU (``--devices 2`` takes the first two); ``--cpu-replicas 2`` splits the
 CPU into two logical devices instead (how it is tested: no GPU needed). ``--batch-size`` is the
@@ -16,20 +18,23 @@ of every batch. Three things make the run equal to one device on the whole batch
 3. the reported metrics are the mean of the replicas' means over equal slices.
 
 The strategy trains the :class:`~dcgan_lab.keras.train.GAN` (``Model.train_step``) style, for
-every recipe: so the losses equal those of ``dcgan_lab.keras.train`` with
-``keras_style="train_step"`` and the same batch size, to float rounding (tested on 2 logical
-CPUs in ``tests/test_distributed.py``) -- except with dropout, drawn per replica. The run folder
-gets ``config.json``, ``history.csv``, samples and ``generator.keras``; it is not resumable from
-here.
+every recipe: so the losses, the final weights and Adam's state equal those of
+``dcgan_lab.keras.train`` with ``keras_style="train_step"`` and the same batch size, to float
+rounding (tested on 2 logical CPUs in ``tests/test_distributed.py``) -- except with dropout,
+drawn per replica.
+
+The loop is the one of every trainer (:func:`dcgan_lab.loop.run`, with
+:class:`DistributedBackend`): the run folder gets ``config.json``, ``history.csv``, samples,
+``checkpoint.keras.npz``, ``generator.keras`` and ``discriminator.keras``, and ``--resume``
+continues it. The checkpoint holds the plain variables, as the one-device trainer's does: either
+trainer resumes the other's run of the same settings (``train_step`` style).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -40,20 +45,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from .. import recipes, training  # noqa: E402
+from .. import loop, recipes, training  # noqa: E402
 from ..history import History  # noqa: E402
-from ..training import RunDir, TrainOptions  # noqa: E402
-from .train import (  # noqa: E402
-    GAN,
-    GENERATOR_NAME,
-    _generate,
-    _save_model,
-    _seed,
-    load_training_images,
-    step_inputs,
-)
+from ..training import TrainOptions, shard  # noqa: E402
+from .train import GAN, Backend, _seed  # noqa: E402
 
-__all__ = ["make_strategy", "shard", "synchronize_batchnorm", "train", "main"]
+__all__ = ["DistributedBackend", "make_strategy", "shard", "synchronize_batchnorm", "train", "main"]
 
 
 def make_strategy(cpu_replicas: int | None = None,
@@ -84,79 +81,66 @@ def synchronize_batchnorm(model: keras.Model) -> int:
     return n
 
 
-def shard(inputs: dict[str, np.ndarray], replica: int, replicas: int) -> dict[str, np.ndarray]:
-    """Replica ``replica``'s contiguous slice of every batch of :func:`step_inputs` (axis 1)."""
-    out = {}
-    for k, v in inputs.items():
-        n = v.shape[1]
-        if n % replicas:
-            raise ValueError(f"{k}: a batch of {n} does not split over {replicas} replicas; "
-                             f"choose --batch-size a multiple of {replicas} (x2 for half-batch "
-                             f"recipes)")
-        per = n // replicas
-        out[k] = v[:, replica * per:(replica + 1) * per]
-    return out
+class DistributedBackend(Backend):
+    """The Keras backend of :func:`dcgan_lab.loop.run` under a ``tf.distribute`` strategy: the
+    :class:`~dcgan_lab.keras.train.GAN` built in the strategy's scope with synchronised
+    BatchNorm, each replica's slice of the step's inputs, the metrics averaged over replicas."""
+
+    def __init__(self, strategy: tf.distribute.Strategy):
+        super().__init__(speed=None)  # the plain step (no XLA, mixed precision or prefetch)
+        self.strategy = strategy
+        self.replicas = strategy.num_replicas_in_sync
+
+    def label(self, cfg: training.Config) -> str:
+        return f"{cfg.recipe} (keras, {self.replicas} replicas)"
+
+    def resume_command(self, cfg: training.Config, out_dir: Path) -> str:
+        return (f"python -m dcgan_lab.keras.distributed {cfg.recipe} "
+                f"{training.run_arguments(cfg)} --out {out_dir} --resume (and the same "
+                f"--devices or --cpu-replicas)")
+
+    def build(self, cfg: training.Config) -> None:
+        from .models import build
+
+        _seed(cfg.seed)  # the same initial weights as the one-device trainer
+        with self.strategy.scope():  # variables mirrored on every replica, optimisers aware of it
+            G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                         d_activation=cfg.d_activation)
+            synchronize_batchnorm(G)
+            synchronize_batchnorm(D)
+            self.trainer = GAN.from_config_of(cfg, G, D)
+            self.trainer.replicas = self.replicas
+        self.models = (G, D)
+
+        @tf.function(autograph=False)
+        def distributed_step(inputs):
+            out = self.strategy.run(self.trainer.train_step, args=(inputs,))
+            return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                    for k, v in out.items()}
+
+        self.distributed_step = distributed_step
+
+    def step(self, step: int, images: np.ndarray, cfg: training.Config,
+             inputs: dict[str, np.ndarray]) -> dict[str, float]:
+        per_replica = self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: {k: tf.constant(v) for k, v in
+                         shard(inputs, ctx.replica_id_in_sync_group, self.replicas).items()})
+        return {k: float(v) for k, v in self.distributed_step(per_replica).items()}
 
 
 def train(recipe: str | recipes.Recipe, out_dir: str | Path, *,
           strategy: tf.distribute.Strategy, options: TrainOptions | None = None,
           profile: str | None = None, data: str | np.ndarray | None = None,
-          force: bool = False, progress: bool = True) -> History:
+          resume: bool = False, force: bool = False, progress: bool = True) -> History:
     """Train ``recipe`` (``Model.train_step`` style) data-parallel under ``strategy``.
 
-    ``options.batch_size`` is the global batch, split evenly over the replicas.
+    ``options.batch_size`` is the global batch, split evenly over the replicas; ``resume``
+    continues the run saved in ``out_dir``, ``force`` starts afresh there.
     """
-    from .. import viz
-    from .models import build
-
     options = (options or TrainOptions()).replace(keras_style="train_step")
-    cfg = training.resolve(recipe, "keras", options, profile,
-                           data=None if data is None or isinstance(data, np.ndarray) else str(data))
-    run = RunDir(out_dir)
-    run.prepare(cfg, force=force)
-    for old in run.sample_paths():
-        old.unlink()
-    images = load_training_images(cfg, data)
-    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)
-    replicas = strategy.num_replicas_in_sync
-
-    _seed(cfg.seed)  # the same initial weights as the one-device trainer
-    with strategy.scope():  # variables mirrored on every replica, optimisers aware of it
-        G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
-                     d_activation=cfg.d_activation)
-        synchronize_batchnorm(G)
-        synchronize_batchnorm(D)
-        gan = GAN.from_config_of(cfg, G, D)
-        gan.replicas = replicas
-
-    @tf.function(autograph=False)
-    def distributed_step(inputs):
-        out = strategy.run(gan.train_step, args=(inputs,))
-        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                for k, v in out.items()}
-
-    fixed_z = training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim, cfg.seed)
-    history = History()
-    for step in range(1, cfg.steps + 1):
-        t0 = time.perf_counter()
-        inputs = step_inputs(step, images, cfg)
-        per_replica = strategy.experimental_distribute_values_from_function(
-            lambda ctx, x=inputs: {k: tf.constant(v) for k, v in
-                                   shard(x, ctx.replica_id_in_sync_group, replicas).items()})
-        m = {k: float(v) for k, v in distributed_step(per_replica).items()}
-        training.check_finite(step, loss_d=m["loss_d"], loss_g=m["loss_g"])
-        history.log(step=step, **m, seconds=time.perf_counter() - t0)
-        if progress:
-            print(f"step {step}/{cfg.steps}  loss_d {m['loss_d']:.4f}  loss_g {m['loss_g']:.4f}",
-                  flush=True)
-        if step % cfg.sample_every == 0 or step == cfg.steps:
-            grid = _generate(G, fixed_z)
-            viz.save_png(grid, run.sample_path(step), nrow=int(math.ceil(math.sqrt(len(grid)))))
-            history.to_csv(run.history_path)
-    viz.save_gif(run.sample_paths(), run.gif_path)
-    _save_model(G, run.path / GENERATOR_NAME)
-    history.to_csv(run.history_path)
-    return history
+    cfg = training.resolve_run(recipe, "keras", options, profile, data)
+    return loop.run(cfg, DistributedBackend(strategy), out_dir, data=data, resume=resume,
+                    force=force, progress=progress)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--devices", type=int, default=None, help="use the first N GPUs (default all)")
     p.add_argument("--cpu-replicas", type=int, default=None,
                    help="no GPU: split the CPU into N logical devices")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run saved in --out to --steps (with the run's --batch-size, "
+                        "--seed and --data)")
+    p.add_argument("--force", action="store_true", help="start afresh in a folder holding a run")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     strategy = make_strategy(args.cpu_replicas, args.devices)
@@ -181,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{', '.join(strategy.extended.worker_devices)}", flush=True)
     train(args.recipe, args.out, strategy=strategy,
           options=TrainOptions(steps=args.steps, batch_size=args.batch_size, seed=args.seed),
-          profile=args.profile, data=args.data, force=args.force, progress=not args.quiet)
+          profile=args.profile, data=args.data, resume=args.resume, force=args.force,
+          progress=not args.quiet)
     return 0
 
 

@@ -2,6 +2,8 @@
 
     torchrun --standalone --nproc_per_node 2 -m dcgan_lab.torch.distributed torch-mnist \\
         --steps 200 --batch-size 64 --out runs/ddp
+    torchrun --standalone --nproc_per_node 2 -m dcgan_lab.torch.distributed torch-mnist \\
+        --steps 400 --batch-size 64 --out runs/ddp --resume     # continue it to step 400
 
 (``--nproc_per_node`` = the number of GPUs; on CPUs it runs on the ``gloo`` backend, on GPUs on
 ``nccl``, one GPU per process.) ``--batch-size`` is the *global* batch: every process draws the
@@ -17,20 +19,24 @@ the data. Three things make the run equal to one process on the whole batch:
    where ``SyncBatchNorm`` refuses to run;
 3. the reported losses and D's probabilities are averaged over the processes.
 
-So the losses equal those of ``dcgan_lab.torch.train`` with the same batch size, to float
-rounding (tested with 2 gloo processes in ``tests/test_distributed.py``) -- except with dropout,
-whose masks each process draws for its own slice. Process 0 writes the run folder (config,
-history, samples, checkpoint, ``generator.pt``); a run is not resumable from here (train it again,
-or resume its checkpoint with the one-process trainer).
+So the losses, the final weights and Adam's state equal those of ``dcgan_lab.torch.train`` with
+the same batch size, to float rounding (tested with 2 gloo processes in
+``tests/test_distributed.py``) -- except with dropout, whose masks each process draws for its own
+slice (from ``torch.manual_seed`` of (seed, step, rank), so that a resume draws them again).
+
+The loop is the one of every trainer (:func:`dcgan_lab.loop.run`, with :class:`DistributedBackend`):
+every process runs it in lockstep and process 0 alone writes the run folder (config, history,
+samples, ``checkpoint.pt``, ``generator.pt``). The checkpoint holds the plain models' state dicts
+(BatchNorm's keys, no ``module.`` prefix): ``--resume`` restores it in every process, and the
+one-process trainer (``dcgan-lab train --resume``) continues a distributed run as readily as this
+one continues a one-process run of the same settings.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,21 +44,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .. import recipes, training
-from ..checkpoint import atomic_path
+from .. import loop, recipes, training
 from ..history import History
-from ..training import RunDir, TrainOptions
-from .train import (
-    CHECKPOINT_NAME,
-    GENERATOR_NAME,
-    _to_uint8,
-    load_training_images,
-    save_checkpoint,
-    step_inputs,
-    train_step,
-)
+from ..training import TrainOptions, shard
+from .train import Backend
 
-__all__ = ["GlobalBatchNorm", "convert_batchnorm", "shard", "train", "main"]
+__all__ = ["DistributedBackend", "GlobalBatchNorm", "convert_batchnorm", "shard", "train", "main"]
 
 
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -118,23 +115,6 @@ def convert_batchnorm(module: nn.Module, device: torch.device, group=None) -> nn
     return module
 
 
-def shard(inputs: dict[str, torch.Tensor], rank: int, world: int) -> dict[str, torch.Tensor]:
-    """Process ``rank``'s contiguous slice (of ``world``) of every batch in ``inputs``.
-
-    The inputs of :func:`~dcgan_lab.torch.train.step_inputs` are (updates, batch, ...): the
-    batch is dimension 1. Raises ``ValueError`` if a batch does not split evenly.
-    """
-    out = {}
-    for k, v in inputs.items():
-        n = v.shape[1]
-        if n % world:
-            raise ValueError(f"{k}: a batch of {n} does not split over {world} processes; choose "
-                             f"--batch-size a multiple of {world} (x2 for half-batch recipes)")
-        per = n // world
-        out[k] = v[:, rank * per:(rank + 1) * per]
-    return out
-
-
 def _setup() -> tuple[int, int, torch.device]:
     """Join the process group torchrun describes (RANK, WORLD_SIZE, ...); (rank, world, device)."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
@@ -151,82 +131,73 @@ def _setup() -> tuple[int, int, torch.device]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
+class DistributedBackend(Backend):
+    """The backend of one process of a ``torchrun`` run for :func:`dcgan_lab.loop.run`: the models
+    with global-batch BatchNorm under DDP, this process's slice of every step's inputs, the
+    metrics averaged over the processes; process 0 (``writer``) writes the files."""
+
+    def __init__(self, rank: int, world: int, device: torch.device):
+        super().__init__(device, speed=None)  # the plain step (no channels-last, compile, amp)
+        self.rank, self.world, self.writer = rank, world, rank == 0
+
+    def label(self, cfg: training.Config) -> str:
+        return f"{cfg.recipe} (torch, {self.world} processes)"
+
+    def resume_command(self, cfg: training.Config, out_dir: Path) -> str:
+        return (f"torchrun --standalone --nproc_per_node {self.world} -m dcgan_lab.torch."
+                f"distributed {cfg.recipe} {training.run_arguments(cfg)} --out {out_dir} --resume")
+
+    def build(self, cfg: training.Config) -> None:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        from .models import build
+
+        dist.barrier()  # every process has checked the folder (and read a checkpoint) before
+        #                 process 0 writes anything in it
+        torch.manual_seed(cfg.seed)  # the same initial weights in every process (DDP checks)
+        G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                     d_activation=cfg.d_activation)
+        group = dist.new_group(backend="gloo") if self.device.type == "cpu" else None
+        G = convert_batchnorm(G, self.device, group).to(self.device)
+        D = convert_batchnorm(D, self.device, group).to(self.device)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+        self.models = (G, D)  # saved, restored and sampled: plain state dicts
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.compiled = (DDP(G, device_ids=ids), DDP(D, device_ids=ids))  # what steps run
+
+    def restore(self, path: Path, state: dict) -> int:
+        step = super().restore(path, state)
+        dist.barrier()  # every process has read the checkpoint and the history
+        return step
+
+    def step(self, step: int, images: np.ndarray, cfg: training.Config,
+             inputs: dict[str, torch.Tensor]) -> dict[str, float]:
+        seed = np.random.SeedSequence([cfg.seed, step, self.rank]).generate_state(1)[0]
+        torch.manual_seed(int(seed))  # this slice's dropout masks, the same after a resume
+        m = super().step(step, images, cfg, shard(inputs, self.rank, self.world))  # DDP models
+        # the global batch's metrics: the mean of the processes' means over equal slices
+        keys = list(m)
+        values = torch.tensor([m[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(values)
+        return dict(zip(keys, (values / self.world).tolist(), strict=True))
+
+
 def train(recipe: str | recipes.Recipe, out_dir: str | Path, *,
           options: TrainOptions | None = None, profile: str | None = None,
-          data: str | np.ndarray | None = None, force: bool = False,
+          data: str | np.ndarray | None = None, resume: bool = False, force: bool = False,
           progress: bool = True) -> History:
     """Train ``recipe`` data-parallel over the processes of ``torchrun``; returns the history.
 
-    ``options.batch_size`` is the global batch (split evenly over the processes). Every process
-    returns the same :class:`History`; process 0 writes the run folder ``out_dir``.
+    ``options.batch_size`` is the global batch (split evenly over the processes). ``resume``
+    continues the run saved in ``out_dir`` (every process restores its checkpoint); ``force``
+    starts afresh there. Every process returns the same :class:`History`; process 0 writes the
+    run folder ``out_dir``, and every process returns once it is complete.
     """
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
-    from .. import viz
-    from .models import build
-
-    rank, world, dev = _setup()
-    cfg = training.resolve(recipe, "torch", options, profile,
-                           data=None if data is None or isinstance(data, np.ndarray) else str(data))
-    run = RunDir(out_dir)
-    run.check(cfg, force=force)  # every process refuses a folder holding a run (unless force)
-    dist.barrier()
-    if rank == 0:
-        run.prepare(cfg, force=force)
-        for old in [*run.sample_paths(), run.path / CHECKPOINT_NAME, run.gif_path]:
-            old.unlink(missing_ok=True)
-    images = load_training_images(cfg, data)
-    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)
-
-    torch.manual_seed(cfg.seed)  # the same initial weights in every process (DDP checks)
-    G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
-                 d_activation=cfg.d_activation)
-    torch.manual_seed(cfg.seed + rank)  # dropout masks differ between the slices
-    bn_group = dist.new_group(backend="gloo") if dev.type == "cpu" else None
-    G = convert_batchnorm(G, dev, bn_group).to(dev)
-    D = convert_batchnorm(D, dev, bn_group).to(dev)
-    ids = [dev.index] if dev.type == "cuda" else None
-    G_ddp, D_ddp = DDP(G, device_ids=ids), DDP(D, device_ids=ids)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-    fixed_z = torch.from_numpy(training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim,
-                                                    cfg.seed)).to(dev)
-
-    def save_samples(step: int) -> None:
-        G.eval()
-        with torch.no_grad():
-            grid = _to_uint8(G(fixed_z))
-        G.train()
-        viz.save_png(grid, run.sample_path(step), nrow=int(math.ceil(math.sqrt(len(grid)))))
-
-    history = History()
-    keys = ("loss_d", "loss_d_real", "loss_d_fake", "loss_g", "d_real", "d_fake")
-    for step in range(1, cfg.steps + 1):
-        t0 = time.perf_counter()
-        inputs = shard(step_inputs(step, images, cfg), rank, world)
-        m = train_step(step, G_ddp, D_ddp, opt_g, opt_d, images, cfg, dev, inputs=inputs)
-        # the global batch's metrics: the mean of the processes' means over equal slices
-        values = torch.tensor([m[k] for k in keys], dtype=torch.float64, device=dev)
-        dist.all_reduce(values)
-        m = dict(zip(keys, (values / world).tolist(), strict=True))
-        training.check_finite(step, loss_d=m["loss_d"], loss_g=m["loss_g"])
-        history.log(step=step, **m, seconds=time.perf_counter() - t0)
-        if rank == 0:
-            if progress:
-                print(f"step {step}/{cfg.steps}  loss_d {m['loss_d']:.4f}  loss_g "
-                      f"{m['loss_g']:.4f}", flush=True)
-            if step % cfg.sample_every == 0 or step == cfg.steps:
-                save_samples(step)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                history.to_csv(run.history_path)
-                save_checkpoint(run.path / CHECKPOINT_NAME, G=G, D=D,
-                                  opt_g=opt_g, opt_d=opt_d, step=step, cfg=cfg, fixed_noise=fixed_z,
-                                  device=dev)
-    if rank == 0:
-        viz.save_gif(run.sample_paths(), run.gif_path)
-        with atomic_path(run.path / GENERATOR_NAME) as tmp:
-            torch.save(G.state_dict(), tmp)  # BatchNorm's keys
-        history.to_csv(run.history_path)
+    rank, world, device = _setup()
+    cfg = training.resolve_run(recipe, "torch", options, profile, data)
+    history = loop.run(cfg, DistributedBackend(rank, world, device), out_dir, data=data,
+                       resume=resume, force=force, progress=progress)
     dist.barrier()
     return history
 
@@ -242,13 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", default=None, help="smoke, cpu or gpu (budget of the recipe)")
     p.add_argument("--data", default=None, help="data set name or folder of photos")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run saved in --out to --steps (with the run's --batch-size, "
+                        "--seed and --data)")
     p.add_argument("--force", action="store_true", help="start afresh in a folder holding a run")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     opts = TrainOptions(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     try:
         train(args.recipe, args.out, options=opts, profile=args.profile, data=args.data,
-              force=args.force, progress=not args.quiet)
+              resume=args.resume, force=args.force, progress=not args.quiet)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -100,6 +100,30 @@ def _autocast(device: torch.device, speed: Speed | None):
     return torch.autocast(device.type, dtype=dtype)
 
 
+def _update_g(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
+              fake: torch.Tensor, criterion: nn.Module, g_loss: str,
+              amp: Callable) -> torch.Tensor:
+    """G's update of :func:`train_step` on ``D(fake)`` with D's weights frozen (D's
+    weight-gradient kernels are skipped; only G moves); returns G's loss."""
+    G.zero_grad()
+    d_params = [p for p in D.parameters() if p.requires_grad]
+    for p in d_params:
+        p.requires_grad_(False)
+    try:
+        with amp():
+            out = D(fake).float()
+        if g_loss == "non_saturating":
+            loss_g = criterion(out, torch.ones_like(out))  # -log D(G(z))
+        else:
+            loss_g = -criterion(out, torch.zeros_like(out))  # log(1 - D(G(z))): saturates
+        loss_g.backward()
+    finally:
+        for p in d_params:
+            p.requires_grad_(True)
+    opt_g.step()
+    return loss_g
+
+
 def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
                opt_d: torch.optim.Optimizer, images: np.ndarray, cfg: training.Config,
                device: torch.device, *, inputs: dict[str, torch.Tensor] | None = None,
@@ -168,22 +192,9 @@ def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimiz
 
         # (2) Update G: maximise log(D(G(z))) -- on D's fake batch (reuse_fake, the PyTorch
         # sources) or on fresh z (the Keras sources' stacked G -> D model); D is held fixed
-        G.zero_grad()
-        d_params = [p for p in D_fixed.parameters() if p.requires_grad]
-        for p in d_params:
-            p.requires_grad_(False)
-        try:
-            with amp():
-                out = D_fixed(fake_g if reuse else G(x["z_g"][rnd])).float()
-            if cfg.g_loss == "non_saturating":
-                loss_g = criterion(out, torch.ones_like(out))  # -log D(G(z))
-            else:
-                loss_g = -criterion(out, torch.zeros_like(out))  # log(1 - D(G(z))): saturates
-            loss_g.backward()
-        finally:
-            for p in d_params:
-                p.requires_grad_(True)
-        opt_g.step()
+        with amp():
+            fake = fake_g if reuse else G(x["z_g"][rnd])
+        loss_g = _update_g(G, D_fixed, opt_g, fake, criterion, cfg.g_loss, amp)
 
     return {
         "loss_d": (loss_d_real + loss_d_fake).item(),
@@ -318,7 +329,7 @@ class Backend(loop.Backend):
     framework, checkpoint_name, final_names = "torch", CHECKPOINT_NAME, (GENERATOR_NAME,)
 
     def __init__(self, device: str | torch.device | None = None, speed: Speed | None = None):
-        self.device, self.speed, self.writer = pick_device(device), speed, None
+        self.device, self.speed, self.tensorboard = pick_device(device), speed, None
 
     def read_checkpoint(self, path: Path, cfg: training.Config | None) -> dict:
         return load_checkpoint(path, cfg, map_location="cpu")
@@ -382,17 +393,17 @@ class Backend(loop.Backend):
         if importlib.util.find_spec("tensorboard") is not None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(run.path / "tensorboard"))
+            self.tensorboard = SummaryWriter(str(run.path / "tensorboard"))
 
     def log(self, step: int, row: dict[str, float]) -> None:
-        if self.writer is not None:
+        if self.tensorboard is not None:
             for k, v in row.items():
                 if k != "step":
-                    self.writer.add_scalar(k, v, step)
+                    self.tensorboard.add_scalar(k, v, step)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def train(
