@@ -473,13 +473,13 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
             f"warm-up) of batch {args.batch_size}, each in a fresh process. reference = the "
             f"canonical loop inline; ours = the package's `train_step` with every speed option "
             f"off; default = with the measured defaults of `dcgan_lab.speed`; other rows = ours "
-            f"with one option on. ratio = steps/s over the reference's. |Δloss_g| = the largest "
+            f"with one option on. ratio = steps/s over the reference's. max Δloss_g = the largest "
             f"difference of G's loss from ours over the same steps. Machine: "
             f"{platform.machine()}, {os.cpu_count()} CPUs"
             f"{', OMP_NUM_THREADS=' + str(args.threads) if args.threads else ''}; device: "
             f"{device}.\n\n")
     cols = ["recipe", "framework", "variant", "steps/s", "ratio vs reference", "warm-up s",
-            "peak RSS MB (+growth)", "|Δloss_g| vs ours", "notes"]
+            "peak RSS MB (+growth)", "max Δloss_g vs ours", "notes"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         ref = r["variants"].get("reference", {})

@@ -2,7 +2,8 @@
 
 For each page: every image loaded (naturalWidth > 0) and at least the chapter's minimum number of
 loaded images in the article (MIN_IMAGES: a page whose figures went missing fails), math rendered
-by MathJax where the page has math, no figure printed as text ("<Figure size ..."), no error
+by MathJax where the page has math, no figure printed as text ("<Figure size ..."), no Markdown
+table printed as a paragraph (pipes and dashes instead of a table), no error
 output or traceback shown, no failed request. A screenshot of each page is saved in
 _build/screenshots/. Uses Playwright with the system Chromium (Debian's package), never a
 downloaded browser. Prints one line per page and a closing 'N passed, N failed' line.
@@ -89,6 +90,12 @@ def check_page(page, url: str, shot: Path) -> tuple[list[str], int]:
     for marker in ERROR_MARKERS:
         if marker in text:
             problems.append(f"page shows {marker!r}")
+    # a Markdown table that was printed as a paragraph (an output rendered without table syntax)
+    raw_tables = page.evaluate(r"""Array.from(document.querySelectorAll('main p'))
+        .map(p => p.innerText).filter(t => /\|\s*[-\u2013\u2014:]+\s*\|/.test(t))
+        .map(t => t.slice(0, 60))""")
+    if raw_tables:
+        problems.append(f"{len(raw_tables)} Markdown tables shown as text: {raw_tables[:2]}")
     err_outputs = page.evaluate(
         "document.querySelectorAll('.output.error, .output.traceback, .cell_output .traceback').length")
     if err_outputs:
