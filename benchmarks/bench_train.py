@@ -374,6 +374,15 @@ def latest_targets(entries: list[dict], fastest: str | None = None) -> list[dict
     return found
 
 
+def markdown_table(cols: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table of ``cols`` and ``rows``; a ``|`` inside a cell is escaped (an unescaped
+    one splits the cell, and a header with more cells than the separator is no table at all)."""
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(cols), "|" + "---|" * len(cols), *map(line, rows)]) + "\n"
+
+
 def targets_table(results: list[dict], recorded: bool = False) -> str:
     """The markdown table of the targets' results (:func:`run_targets` or, with ``recorded``,
     :func:`latest_targets`, adding when, under what load and with what command each ran)."""
@@ -381,15 +390,15 @@ def targets_table(results: list[dict], recorded: bool = False) -> str:
             "target", "met"]
     if recorded:
         cols += ["run (UTC), load avg", "command"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    rows = []
     for r in results:
         row = [f"{r['comparison']} ({r.get('speed', 'plain')})", f"{r['ours_steps_per_s']:.3f}",
                f"{r['reference_steps_per_s']:.3f}", f"{r['ratio']:.2f}", f"{r['cpu_ratio']:.2f}",
                f">= {r['target']:g}", "yes" if met(r) else "no"]
         if recorded:
             row += [f"{r['date_utc']}, {r['load_before'][0]:.1f}", f"`{r['command']}`"]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(row)
+    return markdown_table(cols, rows)
 
 
 #: framework -> {"ours": fn, "reference": fn}; fn(recipe, steps, batch_size, warmup) -> dict
@@ -480,22 +489,22 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
             f"{device}.\n\n")
     cols = ["recipe", "framework", "variant", "steps/s", "ratio vs reference", "warm-up s",
             "peak RSS MB (+growth)", "max Δloss_g vs ours", "notes"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    table_rows = []
     for r in rows:
         ref = r["variants"].get("reference", {})
         for name, m in r["variants"].items():
             if "error" in m:
-                lines.append("| " + " | ".join([r["recipe"], r["framework"], name, "-", "-", "-",
-                                                 f"error: {m['error'][:80]}", "-", ""]) + " |")
+                table_rows.append([r["recipe"], r["framework"], name, "-", "-", "-",
+                              f"error: {m['error'][:80]}", "-", ""])
                 continue
             ratio = (m["steps_per_s"] / ref["steps_per_s"] if "steps_per_s" in ref else None)
-            lines.append("| " + " | ".join([
+            table_rows.append([
                 r["recipe"], r["framework"], name, _fmt(m.get("steps_per_s"), ".2f"),
                 _fmt(ratio, ".2f"), _fmt(m.get("warmup_seconds"), ".1f"), _mem(m),
                 _fmt(_drift(m, r["variants"].get("ours")), ".1e"),
                 m.get("notes", "").replace("|", "/"),
-            ]) + " |")
-    return head + "\n".join(lines) + "\n"
+            ])
+    return head + markdown_table(cols, table_rows)
 
 
 def main(argv: list[str] | None = None) -> int:

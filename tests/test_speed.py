@@ -256,6 +256,18 @@ def test_bench_result_json_finds_the_result_line_or_names_the_command(bench):
         bench_train.result_json("Traceback ...\n", "bench_train_keras.py --alternate 2")
 
 
+def test_markdown_table_escapes_pipes_inside_cells(bench):
+    """A cell with a pipe (the old "|Δloss_g|" header) must not split: every line of the table
+    has as many cells as the separator line, which is what makes Markdown render it as a table."""
+    bench_train, _ = bench
+    text = bench_train.markdown_table(["a", "|x| of b"], [["1", "p|q"], ["2", "r"]])
+    lines = text.splitlines()
+    assert lines[1] == "|---|---|"
+    assert lines[0] == "| a | \\|x\\| of b |" and lines[2] == "| 1 | p\\|q |"
+    unescaped = [len(ln.replace("\\|", "").split("|")) for ln in lines]
+    assert unescaped == [4, 4, 4, 4]
+
+
 def _fake_alternating(ours_s: float, reference_s: float, cpu_ratio: float | None = None) -> dict:
     return {"recipe": "dcgan64", "batch_size": 64, "block_steps": 1, "blocks": 2,
             "load_before": [1.0, 1.0, 1.0], "ours_s": [ours_s] * 2,
