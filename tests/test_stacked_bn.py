@@ -148,7 +148,7 @@ def test_short_stacked_gia_run_plays_one_game(tmp_path, mnist):
 
     Jensen: the mean of -log D(G(z)) (loss_g) is at least -log of the mean D(G(z)), so when G and
     D play one game the ratio loss_g / -log(mean d_fake) is about 1 or more (D is updated between
-    the two, so not exactly). Threshold: 0.5. At the cpu budget (400 steps of 64) the two broken
+    the two, so not exactly). Threshold: 0.5. At 400 steps of 64 (the old cpu budget) the two broken
     versions end at D(G(z)) 0.001; here D(G(z)) must stay above 0.003.
     """
     opts = TrainOptions(steps=100, batch_size=32, sample_every=100, checkpoint_every=100,
