@@ -495,14 +495,14 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
         for name, m in r["variants"].items():
             if "error" in m:
                 table_rows.append([r["recipe"], r["framework"], name, "-", "-", "-",
-                              f"error: {m['error'][:80]}", "-", ""])
+                                   f"error: {m['error'][:80]}", "-", ""])
                 continue
             ratio = (m["steps_per_s"] / ref["steps_per_s"] if "steps_per_s" in ref else None)
             table_rows.append([
                 r["recipe"], r["framework"], name, _fmt(m.get("steps_per_s"), ".2f"),
                 _fmt(ratio, ".2f"), _fmt(m.get("warmup_seconds"), ".1f"), _mem(m),
                 _fmt(_drift(m, r["variants"].get("ours")), ".1e"),
-                m.get("notes", "").replace("|", "/"),
+                m.get("notes", ""),
             ])
     return head + markdown_table(cols, table_rows)
 

@@ -120,8 +120,8 @@ _add(Recipe(
     g_params=114_064, d_params=100_609,
     g_params_per_channel=101_136, d_params_per_channel=100_352,
     # The book uses Keras' default Adam (lr 1e-3, beta1 0.9); chapter 1 says why we do not.
-    # Measured at the cpu budget (5000 x 256, seed 0, 1000 samples): lr 1e-3 / beta1 0.9 left the
-    # torch twin on one class from step ~1000 to the end; 1e-3 / 0.5 gave 10/10 classes but 37 %
+    # Measured at 5000 x 256 (then the cpu budget; seed 0, 1000 samples): lr 1e-3 / beta1 0.9 left
+    # the torch twin on one class from step ~1000 to the end; 1e-3 / 0.5 gave 10/10 classes but 37 %
     # confident samples; 5e-4 / 0.5 gave 10/10 and 45 % (torch), 9/10 and 66 % at step 4000 (Keras).
     # cpu: 10000 x 256 (the book's images: 20000 x 128). At 5000 the torch twin drew 9 classes with
     # one thread and 6 with two; at 10000: torch 10/10, 46.7 % (2 threads) and 45.6 % (1); Keras
@@ -192,9 +192,9 @@ _add(Recipe(
     dcgan_init=True, reuse_fake=True,
     # cpu: 6000 steps of 64 (measured on the full MNIST, seed 0, 1,000 samples: 2000 steps gave
     # 52.9% classified with p > 0.9 and a classifier FID of 136.7; 3000 gave 58.1% and 100.3;
-    # 4000 gave 59.2% and 100.9). Batch 64, not the source's 128: at equal compute 1500 steps of
-    # 128 gave 50.2% and 142.3, 2000 of 128 58.2% and 112.8. The gpu budget keeps the source's batch.
-    # 6000 x 64 (one thread): 5000 gave 62.9 % and 77.4, 6000 gave 64.1 % and 71.0.
+    # 4000 gave 59.2% and 100.9; 5000 62.9% and 77.4; 6000 64.1% and 71.0, one thread). Batch 64,
+    # not the source's 128: at equal compute 1500 steps of 128 gave 50.2% and 142.3, 2000 of 128
+    # 58.2% and 112.8. The gpu budget keeps the source's batch.
     budgets=Budgets(_SMOKE28, _b(6000, 64, 500, 1000), _b(20000, 128, 1000, 2000)),
     description="All-convolutional 28x28 DCGAN without conv biases.",
 ))
