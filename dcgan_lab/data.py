@@ -11,7 +11,9 @@ labels uint8. It looks, in this order, in
 2. the folder named by ``$DCGAN_LAB_DATA``;
 3. the user cache, ``$XDG_CACHE_HOME/dcgan_lab`` (default ``~/.cache/dcgan_lab``);
 4. the dataset's canonical public source, downloaded into the cache with a checksum check
-   (skipped when ``download=False`` or ``DCGAN_LAB_OFFLINE=1``);
+   (skipped when ``download=False`` or ``DCGAN_LAB_OFFLINE=1``). A failed download is said once,
+   on stdout, and remembered for the rest of the process: that dataset is not tried again, and
+   after a network failure (no DNS, no route, a refused or timed-out connection) no dataset is;
 5. the small real sample embedded in the package (``assets/sample.npz``), with a one-line notice.
 
 Where the data came from is printed (``verbose=True``) and is always available afterwards from
@@ -20,9 +22,12 @@ Where the data came from is printed (``verbose=True``) and is always available a
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
+import socket
+import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -52,6 +57,8 @@ __all__ = [
 ENV_DATA = "DCGAN_LAB_DATA"
 ENV_OFFLINE = "DCGAN_LAB_OFFLINE"
 SAMPLE_FILE = Path(__file__).resolve().parent / "assets" / "sample.npz"
+# seconds a connection or a read may wait before the mirror counts as failed (not the whole
+# download: a large file takes as long as it takes, but a dead network fails fast)
 DOWNLOAD_TIMEOUT_S = 20.0
 
 
@@ -98,16 +105,26 @@ DATASETS: dict[str, _Spec] = {
 
 @dataclass(frozen=True)
 class _Remote:
-    """One file of a canonical source: mirror URLs and the published checksum."""
+    """One file of a canonical source: mirror URLs, the published checksum, a size cap.
+
+    ``max_bytes``: a download announcing (Content-Length) or streaming more bytes than this is
+    stopped and deleted, so a wrong or hostile mirror cannot fill the disk or, later, memory.
+    """
 
     filename: str
     urls: tuple[str, ...]
     sha256: str | None = None
     md5: str | None = None
+    max_bytes: int | None = None
 
 
 _KERAS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 _ZALANDO = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+
+# The clothing64 archive: `git archive --format=zip` of the pinned commit (what GitHub serves) is
+# 106,493,984 bytes; a download of more is stopped (5 % over: GitHub may compress differently,
+# and JPEG photos do not grow much either way).
+CLOTHING_ARCHIVE_MAX_BYTES = 112_000_000
 
 # Canonical public sources. Hashes are the published ones, never computed here:
 # - mnist.npz: the sha256 Keras pins in keras/datasets/mnist.py.
@@ -116,51 +133,60 @@ _ZALANDO = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 #   tried and both must match the README MD5s.
 # - CIFAR-10: the MD5 on https://www.cs.toronto.edu/~kriz/cifar.html for the binary version
 #   (the authors publish no sha256). The binary format is decoded directly; no pickle is read.
+# The size caps (max_bytes) are the files' sizes rounded up, with room to spare: the checksums
+# decide what is right, the caps only stop a download that is far too large.
 SOURCES: dict[str, tuple[_Remote, ...]] = {
     "mnist": (
         _Remote("mnist.npz", (_KERAS + "mnist.npz",),
-                sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"),
+                sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+                max_bytes=13_000_000),  # 11.5 MB
     ),
     "fashion_mnist": tuple(
-        _Remote(f, (_KERAS + f, _ZALANDO + f), md5=m)
-        for f, m in (
-            ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-            ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-            ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-            ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+        _Remote(f, (_KERAS + f, _ZALANDO + f), md5=m, max_bytes=cap)
+        for f, m, cap in (
+            ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 30_000_000),
+            ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", 100_000),
+            ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", 5_000_000),
+            ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", 100_000),
         )
     ),
     "cifar10": (
         _Remote("cifar-10-binary.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
-                md5="c32a1d4ab5d03f1284b67883e8d87530"),
+                md5="c32a1d4ab5d03f1284b67883e8d87530", max_bytes=190_000_000),  # 170 MB
     ),
     # clothing64: the CC0 source repository's archive at the pinned commit. GitHub builds archives
     # on the fly (their bytes are not promised stable), so the check is on the content instead:
     # every photo's git blob hash, listed "path blobhash" in path order, must hash to the digest of
-    # the pinned commit's tree (CLOTHING_TREE below), photo count included.
+    # the pinned commit's tree (CLOTHING_TREE below), photo count included. Its size is capped
+    # (CLOTHING_ARCHIVE_MAX_BYTES) while it downloads, and the photos' sizes that the zip declares
+    # are checked against the pinned total before any photo is read into memory.
     "clothing64": (
         _Remote("clothing-dataset-small.zip", (
             "https://github.com/alexeygrigorev/clothing-dataset-small/archive/"
             "11961516512414bf9f6c150a832cfd21b54a6b54.zip",
             "https://codeload.github.com/alexeygrigorev/clothing-dataset-small/zip/"
             "11961516512414bf9f6c150a832cfd21b54a6b54",
-        )),
+        ), max_bytes=CLOTHING_ARCHIVE_MAX_BYTES),
     ),
 }
 
 
 @dataclass(frozen=True)
 class _TreeCheck:
-    """The photos a source archive must hold: their count and the sha256 of their manifest."""
+    """The photos a source archive must hold: their count, the sha256 of their manifest and
+    their total size in bytes (checked on the sizes the zip declares, before any is read)."""
 
     count: int
     manifest_sha256: str
+    photo_bytes: int
 
 
-# Made from `git ls-tree -r 11961516512414bf9f6c150a832cfd21b54a6b54` of
+# Made from `git ls-tree -r -l 11961516512414bf9f6c150a832cfd21b54a6b54` of
 # github.com/alexeygrigorev/clothing-dataset-small: the 3,781 .jpg files under train/,
-# validation/ and test/, one "path blobhash" line each, sorted, newline-terminated.
-CLOTHING_TREE = _TreeCheck(3781, "2067f00c9b8320a4ba0fedced679967aba3e81be2c053c814c4e73a13276c48c")
+# validation/ and test/, one "path blobhash" line each, sorted, newline-terminated; their sizes
+# add up to 106,020,674 bytes.
+CLOTHING_TREE = _TreeCheck(3781, "2067f00c9b8320a4ba0fedced679967aba3e81be2c053c814c4e73a13276c48c",
+                           106_020_674)
 
 @dataclass(frozen=True)
 class Source:
@@ -181,6 +207,25 @@ class Source:
 
 
 _LAST: dict[str, Source] = {}
+
+
+@dataclass
+class _Failure:
+    """A download that failed in this process (it is not tried again until Python restarts)."""
+
+    reason: str
+    offline: bool  # a network failure: the machine looks offline, so no dataset is tried again
+    told: bool = False  # the one notice on stdout was printed
+
+
+_FAILURES: dict[str, _Failure] = {}
+
+
+def _earlier_failure(name: str) -> _Failure | None:
+    """This dataset's failed download, or any network failure, earlier in this process."""
+    if name in _FAILURES:
+        return _FAILURES[name]
+    return next((f for f in _FAILURES.values() if f.offline), None)
 
 
 def last_source(name: str | None = None) -> Source | None:
@@ -298,22 +343,28 @@ def load(
 
     Names: ``mnist``, ``fashion_mnist``, ``cifar10``, ``clothing64``. Splits: ``train``/``test``
     (``clothing64`` also ``validation``). See the module docstring for the search order.
+    ``verbose`` prints where the data came from; without it, falling back to the sample is a
+    warning, except after a failed download, which is said once per process on stdout.
     Raises :class:`DatasetNotFound` when nothing is found and the sample is not allowed,
     :class:`DatasetError` when a file is unusable, ``ValueError`` for an unknown name or split.
     """
     spec = _check_name(name, split)
     searched: list[str] = []
     hit = _local(name, path, searched)
+    failure: _Failure | None = None
     if hit is None:
         if not download:
             searched.append("download (skipped: download=False)")
         elif _offline():
             searched.append(f"download (skipped: {ENV_OFFLINE}=1)")
+        elif (failure := _earlier_failure(name)) is not None:
+            searched.append(f"download (not tried again: it failed earlier in this process: "
+                            f"{failure.reason})")
         else:
             try:
                 hit = _fetch(name, verbose=verbose), "download"
             except _DownloadFailed as exc:
-                warnings.warn(f"dcgan_lab: download of {name} failed: {exc}", stacklevel=2)
+                failure = _FAILURES[name] = _Failure(str(exc), exc.offline)
                 searched.append(f"download ({exc})")
     if hit is not None:
         file, origin = hit
@@ -336,13 +387,21 @@ def load(
     how = f"set {ENV_DATA} to a folder with {spec.files[0]}, or run online to download it"
     if _offline() or not download:
         how += f" ({'unset ' + ENV_OFFLINE if _offline() else 'download=True'})"
+    elif failure is not None:
+        how += f" into {cache_dir()} (a download failed in this process, so none is tried again " \
+               "until Python restarts)"
     src = Source(name, split, "sample", SAMPLE_FILE, len(x), spec.image_shape, "embedded sample")
     _LAST[name] = src
     msg = (f"dcgan_lab: {name}/{split}: using the small embedded SAMPLE ({len(x)} images "
            f"{h}x{w}x{c}), not the full data set. For the full set, {how}.")
-    if verbose:
+    if failure is not None and not failure.told:
+        # the failure is said once per process, on stdout (a notebook page shows it as output;
+        # a warning would go to stderr, which fails the book build), whatever ``verbose`` says
+        failure.told = True
+        print(f"dcgan_lab: the download of {name} failed ({failure.reason}).\n{msg}")
+    elif verbose:
         print(msg)
-    else:
+    elif failure is None:
         warnings.warn(msg, stacklevel=2)
     return x, y
 
@@ -354,7 +413,15 @@ def load(
 def _open_npz(file: Path):
     try:
         return np.load(file, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except ValueError as exc:
+        if "pickle" in str(exc):  # numpy's text names the switch that would load it: never do
+            raise DatasetError(
+                f"{file}: holds pickled Python objects, not a .npz archive of plain arrays. A "
+                "pickle can run code when it is loaded, so it is never read. Delete it and fetch "
+                "the data again.") from None
+        raise DatasetError(f"{file}: not a readable .npz archive (truncated or corrupt: {exc}). "
+                           "Delete it and fetch it again.") from exc
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise DatasetError(
             f"{file}: not a readable .npz archive (truncated or corrupt: {exc}). "
             "Delete it and fetch it again."
@@ -370,9 +437,10 @@ def _get(f, file: Path, key: str) -> np.ndarray:
     try:
         return f[key]
     except ValueError as exc:
-        if "pickle" in str(exc):
-            raise DatasetError(f"{file}: array {key!r} holds Python objects; only plain "
-                               "numeric arrays are allowed (allow_pickle=False)") from exc
+        if "pickle" in str(exc):  # numpy's text names the switch that would load it: never do
+            raise DatasetError(f"{file}: array {key!r} holds Python objects, which only a pickle "
+                               "can load, and a pickle can run code: only plain numeric arrays "
+                               "are read. Is this the right file?") from None
         raise DatasetError(f"{file}: array {key!r} is corrupt or truncated ({exc})") from exc
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         raise DatasetError(f"{file}: array {key!r} is corrupt or truncated ({exc}). "
@@ -426,36 +494,86 @@ def _read_sample(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _DownloadFailed(Exception):
-    pass
+    """A download that cannot be used; ``offline``: every mirror failed at the network level."""
+
+    def __init__(self, message: str, offline: bool = False) -> None:
+        super().__init__(message)
+        self.offline = offline
 
 
-def _download(remote: _Remote, dest: Path, verbose: bool) -> Path:
-    """Fetch ``remote`` into ``dest`` (trying each mirror), verifying its checksum.
+class _TooLarge(Exception):
+    """A download that sends more bytes than its source's cap (``_Remote.max_bytes``)."""
 
-    A file that fails its checksum is deleted and never used. Raises :class:`_DownloadFailed`
-    naming every URL tried and why it failed.
+
+def _is_network_error(exc: BaseException) -> bool:
+    """No DNS, no route, a refused or timed-out connection: the network failed, not the file."""
+    if isinstance(exc, urllib.error.HTTPError):  # a server answered
+        return False
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, (socket.gaierror, TimeoutError, ConnectionError)):
+        return True
+    return isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+
+
+def _progress_bars(verbose: bool) -> bool:
+    """Progress bars only on a terminal: in a notebook or a log they are noise, and on tqdm's
+    default stream, stderr, they would fail the book build."""
+    try:
+        return verbose and sys.stdout is not None and sys.stdout.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stdout
+        return False
+
+
+def _download(remote: _Remote, dest: Path, verbose: bool, announce: str | None = None) -> Path:
+    """Fetch ``remote`` into ``dest`` (trying each mirror), verifying its size and checksum.
+
+    A mirror announcing more than ``remote.max_bytes`` (Content-Length) is not downloaded; one
+    that streams more is stopped. A file that fails its checksum is deleted and never used.
+    ``announce`` is printed once a mirror answers (a dead network prints nothing but the one
+    notice of :func:`load`). Raises :class:`_DownloadFailed` naming every URL tried and why it
+    failed (``offline`` when every mirror failed at the network level).
     """
     from tqdm import tqdm
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
-    errors = []
+    cap = remote.max_bytes
+    errors: list[str] = []
+    network_errors = 0
     for url in remote.urls:
         algo, expected = ("sha256", remote.sha256) if remote.sha256 else ("md5", remote.md5)
         h = hashlib.new(algo) if expected else None
         try:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r, open(tmp, "wb") as out:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:
                 total = int(r.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=remote.filename,
-                          disable=not verbose, leave=False) as bar:
+                if cap is not None and total is not None and total > cap:
+                    errors.append(f"{url}: announces {total:,} bytes, more than the {cap:,} "
+                                  "expected at most; not downloaded")
+                    continue
+                if announce and verbose:
+                    print(announce)
+                announce = None
+                with open(tmp, "wb") as out, tqdm(
+                        total=total, unit="B", unit_scale=True, desc=remote.filename,
+                        file=sys.stdout, disable=not _progress_bars(verbose), leave=False) as bar:
+                    got = 0
                     while chunk := r.read(1 << 20):
+                        got += len(chunk)
+                        if cap is not None and got > cap:
+                            raise _TooLarge(f"sent more than the {cap:,} bytes expected at most; "
+                                            "stopped, and the partial file was deleted")
                         out.write(chunk)
                         if h:
                             h.update(chunk)
                         bar.update(len(chunk))
+        except _TooLarge as exc:
+            tmp.unlink(missing_ok=True)
+            errors.append(f"{url}: {exc}")
+            continue
         except (urllib.error.URLError, OSError, ValueError) as exc:
             tmp.unlink(missing_ok=True)
             errors.append(f"{url}: {exc}")
+            network_errors += _is_network_error(exc)
             continue
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -467,7 +585,7 @@ def _download(remote: _Remote, dest: Path, verbose: bool) -> Path:
             continue
         os.replace(tmp, dest)
         return dest
-    raise _DownloadFailed("; ".join(errors))
+    raise _DownloadFailed("; ".join(errors), offline=network_errors == len(remote.urls))
 
 
 def _save_npz(dest: Path, **arrays: np.ndarray) -> None:
@@ -523,7 +641,9 @@ def _read_clothing_zip(path: Path, check: _TreeCheck, verbose: bool) -> dict[str
 
     Nothing is extracted to disk: photos are read from the zip in memory, so no member name can
     write outside the cache (names with ``..`` or an absolute path are refused all the same).
-    The photos' git blob hashes must match the pinned tree (``check``) before any is decoded.
+    Before any photo is read, their count and the sizes the zip declares for them must add up to
+    the pinned tree's (a read never returns more than the declared size, so memory is bounded);
+    then the photos' git blob hashes must match the pinned tree (``check``) before any is decoded.
     Processing is the shipped file's: EXIF orientation, centre crop, LANCZOS to 64x64 RGB, rows
     in path order (test/, train/, validation/), ``split`` 0/1/2 = train/validation/test.
     """
@@ -543,6 +663,12 @@ def _read_clothing_zip(path: Path, check: _TreeCheck, verbose: bool) -> dict[str
             if info.is_dir() or len(parts) != 4 or parts[1] not in spec.splits:
                 continue
             photos["/".join(parts[1:])] = info
+        declared = sum(info.file_size for info in photos.values())
+        if len(photos) != check.count or declared != check.photo_bytes:
+            raise _DownloadFailed(
+                f"{path}: the archive's photos do not match the pinned commit ({len(photos)} "
+                f"photos of {declared:,} bytes; expected {check.count} of "
+                f"{check.photo_bytes:,}); none was read and nothing was cached")
         lines = []
         blobs = {}
         for rel in sorted(photos):
@@ -556,7 +682,7 @@ def _read_clothing_zip(path: Path, check: _TreeCheck, verbose: bool) -> dict[str
             "nothing was cached")
     xs, ys, splits, ids = [], [], [], []
     for rel in tqdm(sorted(blobs), desc="clothing64 photos -> 64x64", unit="photo",
-                    disable=not verbose, leave=False):
+                    file=sys.stdout, disable=not _progress_bars(verbose), leave=False):
         split, cls, fname = rel.split("/")
         if cls not in spec.classes:
             raise _DownloadFailed(f"{path}: unknown class folder {cls!r} in {rel}")
@@ -576,17 +702,17 @@ def _fetch(name: str, verbose: bool) -> Path:
     cache = cache_dir()
     work = cache / "downloads"
     remotes = SOURCES[name]
-    if verbose:
-        print(f"dcgan_lab: downloading {name} into {cache} ...")
+    announce = f"dcgan_lab: downloading {name} into {cache} ..."
     if name == "mnist":
-        path = _download(remotes[0], cache / "mnist.npz", verbose)
+        path = _download(remotes[0], cache / "mnist.npz", verbose, announce)
         try:
             _read(name, "train", path)
         except DatasetError as exc:
             path.unlink(missing_ok=True)
             raise _DownloadFailed(f"downloaded file is unusable ({exc}); it was deleted") from exc
         return path
-    files = [_download(r, work / r.filename, verbose) for r in remotes]
+    files = [_download(r, work / r.filename, verbose, announce if i == 0 else None)
+             for i, r in enumerate(remotes)]
     try:
         if name == "fashion_mnist":
             tri, trl, tei, tel = files

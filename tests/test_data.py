@@ -29,10 +29,12 @@ needs_shared = pytest.mark.skipif(not (SHARED / "mnist.npz").is_file(),
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
-    """No data folder, an empty cache in tmp, downloads allowed (tests patch the sources)."""
+    """No data folder, an empty cache in tmp, downloads allowed (tests patch the sources), and
+    a fresh process's memory of failed downloads."""
     monkeypatch.delenv("DCGAN_LAB_DATA", raising=False)
     monkeypatch.delenv("DCGAN_LAB_OFFLINE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(data, "_FAILURES", {})
     return tmp_path
 
 
@@ -231,27 +233,135 @@ def _file_url(p: Path) -> str:
     return p.resolve().as_uri()
 
 
-def test_checksum_failure_deletes_and_reports(isolated, monkeypatch):
+def _count_urlopen(monkeypatch) -> list[tuple[str, float | None]]:
+    """Record every URL the downloader opens (and its timeout); the download itself goes on."""
+    calls: list[tuple[str, float | None]] = []
+    real = data.urllib.request.urlopen
+
+    def urlopen(url, *args, **kwargs):
+        calls.append((url, kwargs.get("timeout")))
+        return real(url, *args, **kwargs)
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", urlopen)
+    return calls
+
+
+def _closed_port() -> int:
+    """A local TCP port nobody listens on: connecting is refused at once, as offline."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_no_network_says_so_once_on_stdout_and_never_retries(isolated, monkeypatch, capfd):
+    """A reader's offline machine: the first failed download is one message on stdout (the
+    embedded sample is used, and how to get the full set); no warning, nothing on stderr; later
+    loads in the process, of this dataset or another, make no network attempt."""
+    url = f"http://127.0.0.1:{_closed_port()}/mnist.npz"
+    monkeypatch.setitem(data.SOURCES, "mnist", (data._Remote("mnist.npz", (url,), sha256="0" * 64),))
+    calls = _count_urlopen(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x, _ = data.load("mnist", "test")
+        out, err = capfd.readouterr()
+        assert calls == [(url, data.DOWNLOAD_TIMEOUT_S)] and data.DOWNLOAD_TIMEOUT_S <= 30
+        assert err == "" and data.last_source("mnist").origin == "sample" and len(x) >= 1000
+        assert out.count("download of mnist failed") == 1 and out.count("SAMPLE") == 1
+        assert url in out and "DCGAN_LAB_DATA" in out and "mnist.npz" in out
+        assert "none is tried again" in out
+        x2, _ = data.load("mnist", "train")  # the same dataset: the sample line, no retry
+        data.load("fashion_mnist", "test", verbose=False)  # offline: no other dataset either
+        out, err = capfd.readouterr()
+    assert len(calls) == 1 and err == "" and len(x2) >= 1000
+    assert "download of" not in out and out.count("SAMPLE") == 1
+    assert data.last_source("fashion_mnist").origin == "sample"
+    with pytest.raises(data.DatasetNotFound, match="not tried again: it failed earlier"):
+        data.load("cifar10", allow_sample=False, verbose=False)
+    assert len(calls) == 1
+
+
+def test_network_errors_are_told_from_bad_files():
+    import socket
+    import urllib.error
+
+    dns = urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+    assert data._is_network_error(dns)
+    assert data._is_network_error(urllib.error.URLError(TimeoutError("timed out")))
+    assert data._is_network_error(ConnectionRefusedError(111, "Connection refused"))
+    assert not data._is_network_error(urllib.error.URLError(FileNotFoundError(2, "missing")))
+    http404 = urllib.error.HTTPError("http://x/y", 404, "Not Found", None, None)
+    assert not data._is_network_error(http404)
+
+
+def test_download_size_is_capped(isolated, monkeypatch):
+    """A mirror announcing (Content-Length) or streaming more than the source's cap is stopped
+    and nothing is kept; every source has a cap, clothing64's just above the pinned archive."""
+    big = isolated / "remote" / "mnist.npz"
+    big.parent.mkdir()
+    big.write_bytes(b"\0" * 2000)
+    monkeypatch.setitem(data.SOURCES, "mnist", (data._Remote(
+        "mnist.npz", (_file_url(big),), sha256="0" * 64, max_bytes=1000),))
+    with pytest.raises(data.DatasetNotFound, match="announces 2,000 bytes, more than the 1,000"):
+        data.load("mnist", allow_sample=False, verbose=False)
+
+    class Endless(http.server.BaseHTTPRequestHandler):  # no Content-Length: only a stream cap helps
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(64):
+                self.wfile.write(b"\0" * 4096)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/mnist.npz"
+        monkeypatch.setitem(data.SOURCES, "mnist", (data._Remote(
+            "mnist.npz", (url,), sha256="0" * 64, max_bytes=10_000),))
+        data._FAILURES.clear()
+        with pytest.raises(data.DatasetNotFound, match="sent more than the 10,000 bytes"):
+            data.load("mnist", allow_sample=False, verbose=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not [p for p in data.cache_dir().rglob("*") if p.is_file()]
+    assert all(r.max_bytes for remotes in data.SOURCES.values() for r in remotes)
+    (clothing,) = data.SOURCES["clothing64"]
+    assert clothing.max_bytes == data.CLOTHING_ARCHIVE_MAX_BYTES
+    assert data.CLOTHING_TREE.photo_bytes < clothing.max_bytes < 1.1 * data.CLOTHING_TREE.photo_bytes
+
+
+def test_checksum_failure_deletes_and_reports(isolated, monkeypatch, capsys):
     src = fake_mnist(isolated / "remote" / "mnist.npz")
     bad = data._Remote("mnist.npz", (_file_url(src),), sha256="0" * 64)
     monkeypatch.setitem(data.SOURCES, "mnist", (bad,))
-    with pytest.warns(UserWarning, match="checksum mismatch"):
-        with pytest.raises(data.DatasetNotFound, match="checksum mismatch.*deleted"):
-            data.load("mnist", allow_sample=False, verbose=False)
+    with pytest.raises(data.DatasetNotFound, match="checksum mismatch.*deleted"):
+        data.load("mnist", allow_sample=False, verbose=False)
     cache = data.cache_dir()
     assert not (cache / "mnist.npz").exists() and not (cache / "mnist.npz.part").exists()
-    # with the sample allowed, the bad download is still reported and never used
-    with pytest.warns(UserWarning, match="checksum mismatch"):
-        x, _ = data.load("mnist")
+    # with the sample allowed, the bad download is reported once (stdout), not tried again in
+    # this process, and never used
+    calls = _count_urlopen(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x, _ = data.load("mnist", verbose=False)
     assert data.last_source("mnist").origin == "sample" and len(x) != 10
+    assert calls == [] and "checksum mismatch" in capsys.readouterr().out
 
 
 def test_download_over_http_then_cache(isolated, monkeypatch, capsys):
     served = isolated / "served"
     src = fake_mnist(served / "mnist.npz", n=12)
     sha = hashlib.sha256(src.read_bytes()).hexdigest()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *a, **k: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # the server's own log goes to stderr
+            pass
+
+    handler = partial(Quiet, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -263,7 +373,8 @@ def test_download_over_http_then_cache(isolated, monkeypatch, capsys):
         server.server_close()
     assert len(x) == 12 and data.last_source("mnist").origin == "download"
     assert (data.cache_dir() / "mnist.npz").is_file()
-    assert "downloading mnist" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "downloading mnist" in out and err == ""  # no progress bar on stderr (a page fails)
     x2, _ = data.load("mnist", verbose=False, allow_sample=False)
     assert data.last_source("mnist").origin == "cache" and np.array_equal(x, x2)
 
@@ -309,11 +420,10 @@ def test_md5_checksum_failure_deletes_and_reports(isolated, monkeypatch):
     bad_md5 = hashlib.md5(b"something else").hexdigest()
     bad = data._Remote(good[0].filename, (good[0].urls[-1],), md5=bad_md5)
     monkeypatch.setitem(data.SOURCES, "fashion_mnist", (bad, *good[1:]))
-    with pytest.warns(UserWarning, match="md5 checksum mismatch"):
-        with pytest.raises(data.DatasetNotFound,
-                           match=f"md5 checksum mismatch \\(expected {bad_md5}, got "
-                                 f"{good[0].md5}\\); the downloaded file was deleted"):
-            data.load("fashion_mnist", allow_sample=False, verbose=False)
+    with pytest.raises(data.DatasetNotFound,
+                       match=f"md5 checksum mismatch \\(expected {bad_md5}, got "
+                             f"{good[0].md5}\\); the downloaded file was deleted"):
+        data.load("fashion_mnist", allow_sample=False, verbose=False)
     leftovers = [p.name for p in data.cache_dir().rglob("*") if p.is_file()]
     assert not [n for n in leftovers if n.startswith("train-images") or n.endswith(".part")]
     assert not (data.cache_dir() / "fashion_mnist.npz").exists()
@@ -323,6 +433,7 @@ def test_md5_checksum_failure_deletes_and_reports(isolated, monkeypatch):
     mirrors = data._Remote(good[0].filename, (_file_url(corrupt), good[0].urls[-1]),
                            md5=good[0].md5)
     monkeypatch.setitem(data.SOURCES, "fashion_mnist", (mirrors, *good[1:]))
+    data._FAILURES.clear()  # a new process: the failure above is not remembered
     x, y = data.load("fashion_mnist", allow_sample=False, verbose=False)
     assert np.array_equal(x[..., 0], arrays[0][1]) and np.array_equal(y, arrays[1][1])
 
@@ -482,7 +593,7 @@ def _clothing_zip(path: Path, photos: dict[str, bytes], extra: dict[str, bytes] 
             zf.writestr(rel if rel.startswith("..") else prefix + rel, blob)
     lines = sorted(f"{rel} {data._git_blob_sha1(b)}" for rel, b in photos.items())
     digest = hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
-    return data._TreeCheck(len(photos), digest)
+    return data._TreeCheck(len(photos), digest, sum(len(b) for b in photos.values()))
 
 
 def _jpeg(rng, w: int, h: int) -> bytes:
@@ -511,6 +622,41 @@ def test_clothing64_download_checks_tree_and_processes_like_the_shipped_file(iso
     assert not any((data.cache_dir() / "downloads").iterdir())  # the archive is removed
 
 
+def test_clothing64_sizes_are_checked_before_any_photo_is_read(isolated, monkeypatch):
+    rng = np.random.default_rng(5)
+    photos = {"train/dress/b1.jpg": _jpeg(rng, 40, 40), "test/hat/a2.jpg": _jpeg(rng, 40, 40)}
+    archive = isolated / "clothing.zip"
+    check = _clothing_zip(archive, photos)
+    monkeypatch.setattr(data, "CLOTHING_TREE", data._TreeCheck(
+        check.count, check.manifest_sha256, check.photo_bytes - 1))
+    monkeypatch.setitem(data.SOURCES, "clothing64", (data._Remote(archive.name, (_file_url(archive),)),))
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("a photo was read before the declared sizes were checked")
+
+    monkeypatch.setattr(zipfile.ZipFile, "read", no_read)
+    monkeypatch.setattr(zipfile.ZipFile, "open", no_read)
+    with pytest.raises(data.DatasetNotFound, match=f"of {check.photo_bytes:,} bytes.*none was read"):
+        data.load("clothing64", allow_sample=False, verbose=False)
+    assert not (data.cache_dir() / "clothing64.npz").exists()
+
+
+def test_pickles_are_refused_and_no_message_suggests_loading_them(tmp_path):
+    import pickle
+
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    (folder / "mnist.npz").write_bytes(pickle.dumps({"x_train": [1, 2]}))
+    obj = tmp_path / "object"
+    obj.mkdir()
+    np.savez(obj / "mnist.npz", x_train=np.array([None, 1], dtype=object), y_train=np.zeros(2))
+    for f, says in ((folder, "pickled Python objects"), (obj, "holds Python objects")):
+        with pytest.raises(data.DatasetError, match=says) as e:
+            data.load("mnist", path=f, verbose=False)
+        text = "".join(__import__("traceback").format_exception(e.value))
+        assert "allow_pickle" not in text and "can run code" in text
+
+
 def test_clothing64_download_refuses_changed_photos_and_unsafe_names(isolated, monkeypatch):
     rng = np.random.default_rng(4)
     photos = {"train/dress/b1.jpg": _jpeg(rng, 40, 40), "test/hat/a2.jpg": _jpeg(rng, 40, 40)}
@@ -519,12 +665,11 @@ def test_clothing64_download_refuses_changed_photos_and_unsafe_names(isolated, m
     monkeypatch.setitem(data.SOURCES, "clothing64", (data._Remote(archive.name, (_file_url(archive),)),))
     tampered = dict(photos, **{"test/hat/a2.jpg": photos["test/hat/a2.jpg"][:-1] + b"\0"})
     _clothing_zip(archive, tampered)  # same names, one photo changed: the tree digest differs
-    with pytest.warns(UserWarning, match="do not match the pinned commit"):
-        with pytest.raises(data.DatasetNotFound, match="nothing was cached"):
-            data.load("clothing64", allow_sample=False, verbose=False)
+    with pytest.raises(data.DatasetNotFound, match="do not match the pinned commit.*nothing was cached"):
+        data.load("clothing64", allow_sample=False, verbose=False)
     assert not (data.cache_dir() / "clothing64.npz").exists()
     _clothing_zip(archive, photos, extra={"../escape/x.jpg": b"evil"})
-    with pytest.warns(UserWarning, match="unsafe member name"):
-        with pytest.raises(data.DatasetNotFound):
-            data.load("clothing64", allow_sample=False, verbose=False)
+    data._FAILURES.clear()  # a new process: the failure above is not remembered
+    with pytest.raises(data.DatasetNotFound, match="unsafe member name"):
+        data.load("clothing64", allow_sample=False, verbose=False)
     assert not (isolated / "escape").exists() and not (data.cache_dir() / "clothing64.npz").exists()
