@@ -25,6 +25,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from . import __version__, profiles, recipes, training
 
@@ -32,13 +33,20 @@ from . import __version__, profiles, recipes, training
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors reported as one line (exit status 1) instead of a traceback."""
     from . import data
-    from .checkpoint import CheckpointError
+    from .checkpoint import CheckpointError, OutputError
     from .importing import WeightsMismatch
     from .onnx_export import ExportError
 
-    return (training.RunDirError, CheckpointError, training.TrainingDiverged,
+    return (training.RunDirError, CheckpointError, OutputError, training.TrainingDiverged,
             data.DatasetNotFound, data.DatasetError, _FrameworkMissing, _CannotEvaluate,
             ExportError, WeightsMismatch)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class _FrameworkMissing(RuntimeError):
@@ -63,14 +71,57 @@ def _label_range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+#: the largest count an option takes (steps, batch size, ...): far beyond any real run
+MAX_COUNT = 10**9
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: need a positive integer")
+    if not 1 <= v <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{text!r}: need a positive integer up to {MAX_COUNT:,}")
     return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= seed < 2**32")
+    return v
+
+
+def _number(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r}: need a finite number")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    v = _number(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: need a positive number")
+    return v
+
+
+def _fraction(high: float, closed: bool):
+    """An argument type for a number in [0, high) (``closed``: [0, high])."""
+    def parse(text: str) -> float:
+        v = _number(text)
+        if not (0.0 <= v <= high if closed else 0.0 <= v < high):
+            raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= value {'<=' if closed else '<'} "
+                                             f"{high:g}")
+        return v
+
+    return parse
 
 
 def _padding(text: str) -> int | str:
@@ -114,6 +165,8 @@ def _add_interop_parsers(sub) -> argparse.ArgumentParser:
                                     "onnxruntime (the largest difference is printed).")
     ex.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     ex.add_argument("--onnx", type=Path, required=True, metavar="OUT.onnx")
+    ex.add_argument("--force", action="store_true",
+                    help="replace an existing OUT.onnx (never a file of a run folder)")
     return iw
 
 
@@ -131,7 +184,9 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, default=None,
                    help="run folder (default: runs/RECIPE-FRAMEWORK)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    t.add_argument("--force", action="store_true", help="start afresh in a folder holding a run")
+    t.add_argument("--force", action="store_true",
+                   help="start afresh in a folder holding a run, or train in a non-empty folder "
+                        "(only files named as a run's are replaced)")
     t.add_argument("--data", default=None, metavar="PATH_OR_NAME",
                    help="data set name (mnist, fashion_mnist, cifar10, clothing64) or a folder "
                         "of photos (default: the recipe's)")
@@ -139,22 +194,22 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_positive_int)
     t.add_argument("--sample-every", type=_positive_int)
     t.add_argument("--checkpoint-every", type=_positive_int)
-    t.add_argument("--lr-g", type=float)
-    t.add_argument("--lr-d", type=float)
-    t.add_argument("--beta1", type=float)
+    t.add_argument("--lr-g", type=_positive_float)
+    t.add_argument("--lr-d", type=_positive_float)
+    t.add_argument("--beta1", type=_fraction(1.0, closed=False))
     t.add_argument("--g-loss", choices=training.G_LOSSES, help="default: non_saturating")
-    t.add_argument("--label-smoothing", type=float, help="one-sided: real target = 1 - X")
+    t.add_argument("--label-smoothing", type=_fraction(1.0, closed=False), help="one-sided: real target = 1 - X")
     t.add_argument("--real-labels", type=_label_range, metavar="LO,HI",
                    help="soft real targets drawn from [LO, HI], e.g. 0.7,1.0")
     t.add_argument("--fake-labels", type=_label_range, metavar="LO,HI",
                    help="soft fake targets drawn from [LO, HI], e.g. 0.0,0.3")
-    t.add_argument("--flip-prob", type=float, help="noisy labels: swap probability (default 0)")
+    t.add_argument("--flip-prob", type=_fraction(1.0, closed=True), help="noisy labels: swap probability (default 0)")
     t.add_argument("--d-batches", choices=training.D_BATCHES, help="default: separate")
     t.add_argument("--d-steps", type=_positive_int, help="D updates per G update (default 1)")
-    t.add_argument("--g-dropout", type=float, help="dropout in G (default 0)")
+    t.add_argument("--g-dropout", type=_fraction(1.0, closed=False), help="dropout in G (default 0)")
     t.add_argument("--g-activation", choices=("relu", "leaky_relu"))
     t.add_argument("--d-activation", choices=("relu", "leaky_relu"))
-    t.add_argument("--seed", type=int, help="default 0")
+    t.add_argument("--seed", type=_seed, help="default 0")
     t.add_argument("--n-fixed", type=_positive_int,
                    help="fixed-noise samples per sample grid (default 64)")
     t.add_argument("--keras-style", choices=("stacked", "train_step"))
@@ -170,7 +225,9 @@ def _add_sample_parsers(sub) -> None:
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     s.add_argument("-n", type=_positive_int, default=64, help="number of samples (default 64)")
     s.add_argument("--out", type=Path, default=Path("samples.png"))
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--force", action="store_true",
+                   help="replace an existing --out file (never a file of a run folder)")
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--nrow", type=_positive_int, default=None,
                    help="images per row (default: a square grid)")
 
@@ -183,7 +240,7 @@ def _add_sample_parsers(sub) -> None:
     e.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     e.add_argument("-n", type=_positive_int, default=1000,
                    help="number of samples, and of real images (default 1000)")
-    e.add_argument("--seed", type=int, default=0, help="seed of z and of the real subset")
+    e.add_argument("--seed", type=_seed, default=0, help="seed of z and of the real subset")
     e.add_argument("--json", action="store_true",
                    help="also print the scores as one JSON line, last")
 
@@ -222,7 +279,7 @@ def _add_arithmetic_parser(sub) -> list[argparse.ArgumentParser]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``dcgan-lab`` command's parser: one subparser per command."""
-    p = argparse.ArgumentParser(prog="dcgan-lab", description="The dcgan-lab course's tools.")
+    p = _Parser(prog="dcgan-lab", description="The dcgan-lab course's tools.")
     p.add_argument("--version", action="version", version=f"dcgan-lab {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -301,8 +358,20 @@ def _options(args: argparse.Namespace, saved: training.Config | None) -> trainin
     return training.TrainOptions(**given)
 
 
+def _name_option(message: str) -> str:
+    """``"flip_prob=0.9: ..."`` -> ``"argument --flip-prob: flip_prob=0.9: ..."``."""
+    field = message.partition("=")[0]
+    if field in _OPTION_ARGS:
+        return f"argument --{_OPTION_ARGS[field].replace('_', '-')}: {message}"
+    return message
+
+
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Train a recipe into a run folder; every argument is checked before anything is written."""
+    from .checkpoint import check_output_folder
+
     out = args.out or Path("runs") / f"{args.recipe}-{args.framework or 'torch'}"
+    check_output_folder(out)
     run = training.RunDir(out)
     saved = run.read_config() if args.resume and run.config_path.exists() else None
     if saved is not None and saved.recipe != args.recipe:
@@ -316,7 +385,10 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:  # option values out of range are usage errors (exit 2), found before any import
         cfg = training.resolve(args.recipe, args.framework, options, args.profile, data)
     except ValueError as e:
-        parser.error(str(e))
+        parser.error(_name_option(str(e)))
+    training.check_data_source(cfg.data)
+    if not args.resume or saved is None:  # a folder holding a run or other files: refused now
+        run.check(cfg, resume=args.resume, force=args.force)
     mod = _framework(args.framework)
     train = _function(mod, "train", args.framework)
     kwargs = dict(options=options, profile=args.profile, data=data, resume=args.resume,
@@ -337,14 +409,17 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    """Draw a grid of samples into a new PNG (an existing one only with --force)."""
     from . import viz
+    from .checkpoint import check_output_file, write_output
 
     cfg = training.RunDir(args.run_dir).read_config()
+    check_output_file(args.out, "--out", force=args.force)
     mod = _framework(cfg.framework)
     G = _function(mod, "load_generator", cfg.framework)(args.run_dir)
     images = _function(mod, "sample", cfg.framework)(G, args.n, seed=args.seed)
     nrow = args.nrow or math.ceil(math.sqrt(args.n))
-    viz.save_png(images, args.out, nrow=nrow)
+    write_output(args.out, lambda tmp: viz.save_png(images, tmp, nrow=nrow), "--out")
     print(f"wrote {args.out}: {args.n} samples of {cfg.recipe} ({cfg.framework}, seed {args.seed})")
     return 0
 
@@ -427,8 +502,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_import_weights(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Import a canonical generator (and discriminator) into a run folder."""
+    from .checkpoint import check_output_folder
+
     if args.framework == "torch" and args.recipe != "dcgan64":
         parser.error(f"--recipe {args.recipe}: a canonical PyTorch source exists for dcgan64 only")
+    check_output_folder(args.out)
     _framework(args.framework)
     if args.framework == "torch":
         from .interop import import_torch as do_import
@@ -459,7 +537,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     cfg = training.RunDir(args.run_dir).read_config()
     _framework(cfg.framework)
-    diff = onnx_export.export(args.run_dir, args.onnx)
+    diff = onnx_export.export(args.run_dir, args.onnx, force=args.force)
     size = args.onnx.stat().st_size / 1e6
     print(f"wrote {args.onnx} ({size:.1f} MB): the {cfg.recipe} generator of {args.run_dir} "
           f"({cfg.framework}), input z (N, {cfg.recipe_obj.latent_dim}) -> images NCHW in [-1, 1]")

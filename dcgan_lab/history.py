@@ -2,13 +2,15 @@
 
 The run loop (:mod:`dcgan_lab.loop`) appends each step's row to ``history.csv`` as it goes
 (:class:`CsvAppender`: nothing is lost on a crash) and rewrites the whole file at every
-checkpoint (so that columns a callback added appear); on resume the rows after the checkpoint's
-step are dropped so the file matches the restored state.
+checkpoint (so that columns a callback added appear), with a copy beside the checkpoint; on
+resume the rows after the checkpoint's step are dropped so the file matches the restored state,
+and a file that is missing, cut short or lacks rows is restored from that copy.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -54,6 +56,18 @@ class History:
         """Drop rows whose step is greater than ``step`` (used when resuming)."""
         self.rows = [r for r in self.rows if r.get("step", 0) <= step]
 
+    def mismatch(self, step: int) -> str | None:
+        """None if the rows up to ``step`` are steps 1..``step``, one each, in order (rows after
+        ``step`` do not count); else what differs, e.g. ``"steps 1-4 missing"``."""
+        have = [r.get("step", math.nan) for r in self.rows]
+        have = [s for s in have if not s > step]  # a row without a step counts against
+        if have == list(range(1, step + 1)):
+            return None
+        missing = sorted(set(range(1, step + 1)) - set(have))
+        if missing:
+            return f"step{'s' if len(missing) > 1 else ''} {_spans(missing)} missing"
+        return f"rows repeated or out of order among steps 1-{step}"
+
     def to_dict(self) -> dict[str, list[float]]:
         return {c: self[c] for c in self.columns()}
 
@@ -70,17 +84,39 @@ class History:
 
     @classmethod
     def from_csv(cls, path: str | Path) -> History:
+        """Read a CSV written by :meth:`to_csv` (a missing file is an empty history).
+
+        Raises ``ValueError`` naming the file (and line) if it is not UTF-8 text, a row has more
+        or fewer fields than the header, a value is not a number, or the last row is cut short
+        (no line end).
+        """
         path = Path(path)
         if not path.exists():
             return cls()
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            rows = []
-            for line_no, rec in enumerate(reader, start=2):
-                try:
-                    rows.append({k: float(v) for k, v in rec.items() if k and v not in ("", None)})
-                except ValueError as e:
-                    raise ValueError(f"{path}, line {line_no}: not a number ({e})") from None
+        try:
+            text = path.read_text(encoding="utf8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} is not a CSV text file (it holds binary data)") from None
+        if text and not text.endswith("\n"):
+            raise ValueError(f"{path}, line {text.count(chr(10)) + 1}: the row is cut short "
+                             f"(no line end)")
+        try:
+            records = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as e:
+            raise ValueError(f"{path} is not a readable CSV file ({e})") from None
+        if not records:
+            return cls()
+        header, rows = records[0], []
+        for line_no, rec in enumerate(records[1:], start=2):
+            if not rec:  # a blank line
+                continue
+            if len(rec) != len(header):
+                raise ValueError(f"{path}, line {line_no}: {len(rec)} fields where the header "
+                                 f"has {len(header)} (a row cut short or joined)")
+            try:
+                rows.append({k: float(v) for k, v in zip(header, rec, strict=True) if k and v})
+            except ValueError as e:
+                raise ValueError(f"{path}, line {line_no}: not a number ({e})") from None
         return cls(rows)
 
 
@@ -110,6 +146,18 @@ class CsvAppender:
             os.write(fd, line.encode())
         finally:
             os.close(fd)
+
+
+def _spans(steps: list[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"`` (sorted steps as ranges)."""
+    spans: list[list[int]] = []
+    for s in steps:
+        if spans and s == spans[-1][1] + 1:
+            spans[-1][1] = s
+        else:
+            spans.append([s, s])
+    text = [f"{a}" if a == b else f"{a}-{b}" for a, b in spans]
+    return ", ".join(text[:5] + (["..."] if len(text) > 5 else []))
 
 
 def _fmt(v: float) -> str:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from . import training
+from .checkpoint import why_unreadable
 from .importing import ImportReport, WeightsMismatch
 
 #: the recipes a canonical source exists for, with the rebuild of that source's networks
@@ -97,13 +98,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - anything unreadable is reported in one line
-        raise WeightsMismatch(f"{path} is not a PyTorch state dict that loads safely with "
-                              f"torch.load(weights_only=True) ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:100]})") from None
+        raise WeightsMismatch(f"{path} is not a PyTorch state dict or checkpoint "
+                              f"({why_unreadable(e)}); give the file that "
+                              f"torch.save(netG.state_dict(), PATH) wrote") from None
     if not isinstance(state, dict) or not state or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-        raise WeightsMismatch(f"{path} is not a state dict (a dict of names to tensors, as "
-                              f"torch.save(netG.state_dict(), PATH) writes)")
+        raise WeightsMismatch(f"{path} is not a PyTorch state dict (a dict of names to tensors); "
+                              f"give the file that torch.save(netG.state_dict(), PATH) wrote")
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import training
+from .checkpoint import why_unreadable
 from .importing import ImportReport, WeightsMismatch
 
 
@@ -60,8 +61,8 @@ def _load_into(path: Path, model, what: str) -> float | None:
         try:
             model.load_weights(path)
         except Exception as e:  # noqa: BLE001 - Keras' own mismatch message, in one line
-            raise WeightsMismatch(f"{path} does not fit the {what} ({type(e).__name__}: "
-                                  f"{' '.join(str(e).split())[:200]})") from None
+            raise WeightsMismatch(f"{path} does not fit the {what} ({why_unreadable(e)})"
+                                  ) from None
         return None
     if path.suffix != ".keras":
         raise WeightsMismatch(f"{path}: expected a .keras or .weights.h5 file")
@@ -69,7 +70,7 @@ def _load_into(path: Path, model, what: str) -> float | None:
         source = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as e:  # noqa: BLE001 - anything unreadable is reported in one line
         raise WeightsMismatch(f"{path} is not a Keras model that loads in safe mode "
-                              f"({type(e).__name__}: {' '.join(str(e).split())[:160]})") from None
+                              f"({why_unreadable(e)})") from None
     copy_matched(source, model, str(path), what)
     shape = (16, *tuple(model.input_shape[1:]))
     x = np.random.default_rng(0).standard_normal(shape).astype("float32")

@@ -3,7 +3,8 @@
 It owns everything around the training steps that keeps a long run safe, the same way for PyTorch
 and Keras: the run folder (``config.json``, ``samples/``, ``training.gif``), resume from the
 checkpoint, the history (a row appended to ``history.csv`` every step, the whole file rewritten
-at every checkpoint), grids of the fixed ``z`` every ``cfg.sample_every`` steps, a checkpoint every
+at every checkpoint with a copy, ``checkpoint.history.csv``, that a resume restores the rows from
+when ``history.csv`` is missing, cut or does not match the checkpoint), grids of the fixed ``z`` every ``cfg.sample_every`` steps, a checkpoint every
 ``cfg.checkpoint_every`` steps and at the end, Ctrl-C (:class:`DeferInterrupt`), one finiteness
 check of the step's metrics (a NaN or infinite one raises
 :class:`~dcgan_lab.training.TrainingDiverged` before the step is saved), and the progress bar.
@@ -142,20 +143,57 @@ def _open_run(cfg: Config, run: RunDir, backend: Backend, resume: bool, force: b
     return state, resuming
 
 
-def _restore(cfg: Config, run: RunDir, backend: Backend, state,
-             resuming: bool) -> tuple[int, History]:
-    """Restore the checkpoint and the history up to its step (when resuming): (start, history)."""
-    ckpt_path = run.path / backend.checkpoint_name
-    start, history = 0, History()
-    if resuming and state is not None:  # weights, optimisers and RNG states, as saved
-        history = History.from_csv(run.history_path)  # read before restore(), which may wait
-        start = backend.restore(ckpt_path, state)     # for every process (then one writes)
+def _resume_history(run: RunDir, backend: Backend, start: int) -> History:
+    """The history of a run resumed at ``start``: the rows of ``history.csv`` up to ``start``,
+    or, where that file is missing, unreadable or does not hold exactly steps 1..``start``, those
+    of the copy written with the checkpoint (a note says so). Raises RunDirError naming
+    ``history.csv`` if neither holds them: nothing is written before."""
+    path = run.history_path
+    try:
+        problem = f"{path} is missing" if not path.exists() else None
+        history = History.from_csv(path)
+        if problem is None and (gap := history.mismatch(start)) is not None:
+            problem = f"{path} does not match {backend.checkpoint_name} (step {start}): {gap}"
+    except ValueError as e:
+        problem = str(e)
+    if problem is None:
         history.truncate(start)
+        return history
+    if start == 0:  # no row to restore: the file is rewritten empty
+        return History()
+    history = _history_copy(run, start)
+    if history is None:
+        raise training.RunDirError(
+            f"{problem}, and {run.history_copy_path.name} does not hold steps 1-{start} either; "
+            f"put back a history.csv with those rows, or pass --force to start afresh")
+    if backend.writer:
+        print(f"note: {problem}; restored steps 1-{start} from {run.history_copy_path}")
+    return history
+
+
+def _history_copy(run: RunDir, start: int) -> History | None:
+    """Steps 1..``start`` from the history copy written with the checkpoint, or None."""
+    try:
+        history = History.from_csv(run.history_copy_path)
+    except ValueError:
+        return None
+    if history.mismatch(start) is not None:
+        return None
+    history.truncate(start)
+    return history
+
+
+def _restore(cfg: Config, run: RunDir, backend: Backend, state, resuming: bool) -> int:
+    """Restore the checkpoint (when resuming); returns its step (0 when starting afresh)."""
+    ckpt_path = run.path / backend.checkpoint_name
+    start = 0
+    if resuming and state is not None:  # weights, optimisers and RNG states, as saved
+        start = backend.restore(ckpt_path, state)
         if backend.writer:
             print(f"resuming {backend.label(cfg)} from step {start} of {cfg.steps} ({ckpt_path})")
     elif resuming and backend.writer:
         print(f"{run.path} has no {backend.checkpoint_name} yet: starting {cfg.recipe} from step 0")
-    return start, history
+    return start
 
 
 def _prepare(cfg: Config, run: RunDir, backend: Backend, start: int, resuming: bool,
@@ -166,7 +204,8 @@ def _prepare(cfg: Config, run: RunDir, backend: Backend, start: int, resuming: b
         if not resuming or int(old.stem.split("_")[1]) > start:
             old.unlink()
     if not resuming:  # force: nothing of the old run may survive
-        for name in (backend.checkpoint_name, run.gif_path.name, *backend.final_names):
+        for name in (backend.checkpoint_name, run.history_copy_path.name, run.gif_path.name,
+                     *backend.final_names):
             (run.path / name).unlink(missing_ok=True)
 
 
@@ -194,10 +233,13 @@ def run(cfg: Config, backend: Backend, out_dir: str | Path, *,
 
     run_dir = RunDir(out_dir)
     state, resuming = _open_run(cfg, run_dir, backend, resume, force)
+    history = History()
+    if resuming and state is not None:  # read before restore(), which may wait for every process
+        history = _resume_history(run_dir, backend, backend.checkpoint_step(state))
     images = training.load_training_images(cfg, data)
-    training.batch_indices(0, len(images), max(training.d_batch_sizes(cfg)), cfg.seed)  # size check
+    training.check_batch_size(cfg, len(images))
     backend.build(cfg)
-    start, history = _restore(cfg, run_dir, backend, state, resuming)
+    start = _restore(cfg, run_dir, backend, state, resuming)
     if backend.writer:
         _prepare(cfg, run_dir, backend, start, resuming, resume, force)
     fixed_z = training.fixed_noise(cfg.n_fixed, cfg.recipe_obj.latent_dim, cfg.seed)
@@ -208,7 +250,8 @@ def run(cfg: Config, backend: Backend, out_dir: str | Path, *,
         viz.save_png(grid, run_dir.sample_path(step), nrow=int(np.ceil(np.sqrt(len(grid)))))
 
     def save_all(step: int) -> None:
-        csv.rewrite(history)  # first the rows (trimmed to the checkpoint on resume)
+        csv.rewrite(history)  # first the rows (trimmed to the checkpoint on resume) and their
+        history.to_csv(run_dir.history_copy_path)  # copy, which a resume may restore them from
         backend.save(run_dir.path / backend.checkpoint_name, step, cfg, fixed_z)
 
     if backend.writer:

@@ -58,13 +58,21 @@ def _torch_generator(run_dir: Path, framework: str):
     return G.eval(), own_keras
 
 
-def export(run_dir: str | Path, out: str | Path, n_check: int = 16) -> float:
+def export(run_dir: str | Path, out: str | Path, n_check: int = 16, *,
+           force: bool = False) -> float:
     """Write the generator of ``run_dir`` to ``out`` as ONNX; return the largest difference
     between onnxruntime's images and the framework's own on ``n_check`` seeded z.
 
-    Raises :class:`ExportError` if ``onnx``/``onnxruntime`` are missing or the difference is
-    over :data:`TOLERANCE` (the file is then removed).
+    ``out`` must not exist (unless ``force``) and is never a file of a run folder
+    (:func:`~dcgan_lab.checkpoint.check_output_file`). The model is written to a temporary file
+    and checked there: only a model that passes replaces ``out``. Raises :class:`ExportError` if
+    ``onnx``/``onnxruntime`` are missing or the difference is over :data:`TOLERANCE`.
     """
+    from .checkpoint import check_output_file, write_output
+
+    run_dir, out = Path(run_dir), Path(out)
+    cfg = training.RunDir(run_dir).read_config()
+    check_output_file(out, "--onnx", force=force)
     try:
         import onnx
         import onnxruntime as ort
@@ -73,23 +81,23 @@ def export(run_dir: str | Path, out: str | Path, n_check: int = 16) -> float:
                           f"pip install 'dcgan-lab[onnx]'") from None
     import torch
 
-    run_dir, out = Path(run_dir), Path(out)
-    cfg = training.RunDir(run_dir).read_config()
     G, own = _torch_generator(run_dir, cfg.framework)
     latent = cfg.recipe_obj.latent_dim
-    out.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros(2, latent)
-    # G.net: the layers alone (the input-shape check of Generator.forward would not trace)
-    torch.onnx.export(G.net, (example,), str(out), dynamo=False, opset_version=OPSET,
-                      input_names=["z"], output_names=["images"],
-                      dynamic_axes={"z": {0: "n"}, "images": {0: "n"}})
-    onnx.checker.check_model(onnx.load(str(out)))
-    z = training.sample_noise(n_check, latent, 0).astype(np.float32)
-    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    got = session.run(["images"], {"z": z})[0]
-    diff = float(np.abs(got - own(z)).max())
-    if not diff <= TOLERANCE:
-        out.unlink(missing_ok=True)
-        raise ExportError(f"{out}: onnxruntime's images differ from {cfg.framework}'s by {diff:.2e}"
-                          f" (over {TOLERANCE:.0e}); the file was removed")
-    return diff
+    diffs: list[float] = []
+
+    def write_and_check(tmp: Path) -> None:
+        # G.net: the layers alone (the input-shape check of Generator.forward would not trace)
+        torch.onnx.export(G.net, (torch.zeros(2, latent),), str(tmp), dynamo=False,
+                          opset_version=OPSET, input_names=["z"], output_names=["images"],
+                          dynamic_axes={"z": {0: "n"}, "images": {0: "n"}})
+        onnx.checker.check_model(onnx.load(str(tmp)))
+        z = training.sample_noise(n_check, latent, 0).astype(np.float32)
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        got = session.run(["images"], {"z": z})[0]
+        diffs.append(float(np.abs(got - own(z)).max()))
+        if not diffs[0] <= TOLERANCE:
+            raise ExportError(f"{out}: onnxruntime's images differ from {cfg.framework}'s by "
+                              f"{diffs[0]:.2e} (over {TOLERANCE:.0e}); nothing was written")
+
+    write_output(out, write_and_check, "--onnx")
+    return diffs[0]

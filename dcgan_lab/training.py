@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +166,12 @@ def resolve(recipe: str | recipes.Recipe, framework: str, options: TrainOptions 
     smoothing = r.label_smoothing if o.label_smoothing is None else float(o.label_smoothing)
     if not 0.0 <= smoothing < 0.5:
         raise ValueError(f"label_smoothing={smoothing!r}: need 0 <= label_smoothing < 0.5")
+    for name, v in (("lr_g", o.lr_g), ("lr_d", o.lr_d)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name}={v!r}: need a positive finite number")
+    for name, v in (("beta1", o.beta1), ("beta2", o.beta2)):
+        if v is not None and not 0.0 <= v < 1.0:
+            raise ValueError(f"{name}={v!r}: need 0 <= {name} < 1")
     steps = o.steps if o.steps is not None else b.steps
     batch = o.batch_size if o.batch_size is not None else b.batch_size
     for name, v in (("steps", steps), ("batch_size", batch), ("d_steps", o.d_steps),
@@ -202,6 +210,36 @@ def resolve_run(recipe: str | recipes.Recipe, framework: str, options: TrainOpti
     return resolve(recipe, framework, options, profile, data=None if data is None else str(data))
 
 
+def check_data_source(source: str) -> None:
+    """Raise ``DatasetNotFound`` naming ``source`` unless it is a folder or a data set name; a
+    value that looks like a path (a path separator, or a leading ``.`` or ``~``) is a folder."""
+    from . import data as data_mod
+
+    folder = Path(source).expanduser()
+    if folder.is_dir() or source in data_mod.DATASETS:
+        return
+    names = ", ".join(data_mod.DATASETS)
+    if folder.exists():
+        raise data_mod.DatasetNotFound(f"--data {source} is a file, not a folder of photos; give "
+                                       f"a folder of photos or a data set name ({names})")
+    if os.sep in source or "/" in source or source.startswith((".", "~")):
+        raise data_mod.DatasetNotFound(f"--data {source}: no such folder; give a folder of "
+                                       f"photos or a data set name ({names})")
+    raise data_mod.DatasetNotFound(f"--data {source}: not a data set name ({names}) nor a "
+                                   f"folder of photos")
+
+
+def check_batch_size(cfg: Config, n_images: int) -> None:
+    """Raise ``DatasetError`` if a batch of ``cfg`` needs more real images than there are."""
+    from . import data as data_mod
+
+    need = max(d_batch_sizes(cfg))
+    if n_images < need:
+        raise data_mod.DatasetError(f"--batch-size {cfg.batch_size} is larger than the data set "
+                                    f"({need} real images per batch, {n_images} images); choose "
+                                    f"a smaller --batch-size")
+
+
 def load_training_images(cfg: Config, data: str | np.ndarray | None = None) -> np.ndarray:
     """The training images of ``cfg`` as uint8 NHWC, checked against the recipe's shape.
 
@@ -214,6 +252,8 @@ def load_training_images(cfg: Config, data: str | np.ndarray | None = None) -> n
 
     h, w, c = cfg.recipe_obj.image_shape
     source = cfg.data if data is None else data
+    if not isinstance(source, np.ndarray):
+        check_data_source(str(source))
     if isinstance(source, np.ndarray):
         images, where = source, "the array passed as data"
     elif Path(str(source)).expanduser().is_dir():
@@ -224,7 +264,7 @@ def load_training_images(cfg: Config, data: str | np.ndarray | None = None) -> n
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., None]
-    error = getattr(data_mod, "DatasetError", ValueError)
+    error = data_mod.DatasetError
     if images.ndim != 4 or images.dtype != np.uint8:
         raise error(f"{where}: expected uint8 images of shape (N, H, W, C), got {images.dtype} "
                     f"{images.shape}")
@@ -416,6 +456,12 @@ class RunDir:
         return self.path / "history.csv"
 
     @property
+    def history_copy_path(self) -> Path:
+        """The history as of the last checkpoint (written just before it): what a resume
+        restores ``history.csv`` from when that file is missing, damaged or cut."""
+        return self.path / "checkpoint.history.csv"
+
+    @property
     def samples(self) -> Path:
         return self.path / "samples"
 
@@ -443,8 +489,11 @@ class RunDir:
         renamed) are removed.
         """
         exists = self.check(cfg, resume=resume, force=force)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.samples.mkdir(exist_ok=True)
+        try:
+            self.samples.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunDirError(f"cannot create the run folder {self.path} ({e.strerror or e}); "
+                              f"choose another --out") from None
         for folder in (self.path, self.samples):
             for stale in folder.glob(".*.tmp*"):
                 stale.unlink(missing_ok=True)
@@ -454,7 +503,9 @@ class RunDir:
     def check(self, cfg: Config, resume: bool = False, force: bool = False) -> bool:
         """The checks of :meth:`prepare` without writing anything (to fail before slow work).
 
-        Returns whether the folder already holds a run (a ``config.json``).
+        A folder that holds other files but no run (no ``config.json``) is refused unless
+        ``force`` (which writes only the run's own names there). Returns whether the folder
+        already holds a run (a ``config.json``).
         """
         exists = self.config_path.exists()
         if exists and not force:
@@ -472,7 +523,20 @@ class RunDir:
         elif resume and not exists:
             raise RunDirError(f"cannot resume: {self.path} holds no run ({self.config_path.name} "
                               f"is missing)")
+        elif not exists and not force and self.path.is_dir():
+            others = self._other_entries()
+            if others:
+                shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+                raise RunDirError(f"{self.path} is not empty ({shown}) but holds no run (no "
+                                  f"{self.config_path.name}); choose a new or empty --out, or "
+                                  f"pass --force to train there (files named as a run's are "
+                                  f"replaced)")
         return exists
+
+    def _other_entries(self) -> list[str]:
+        """The names in the folder, but for an empty ``samples/`` (a run killed while starting)."""
+        return sorted(p.name for p in self.path.iterdir()
+                      if not (p == self.samples and p.is_dir() and not any(p.iterdir())))
 
 
 def check_checkpoint_run(path: Path, recipe: str | None, config: dict | str, cfg: Config) -> None:

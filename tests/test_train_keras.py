@@ -196,8 +196,9 @@ _CHILD_PLAIN = textwrap.dedent("""
 def test_kill_9_inside_a_checkpoint_write_keeps_the_previous_one(tmp_path, straight, mnist):
     """kill -9 while the step-6 checkpoint is half on disk: the step-3 one loads and resumes to
     the straight run's weights (within 1e-6)."""
-    env = dict(os.environ, DCGAN_LAB_PAUSE_IN_WRITE=f"{T.CHECKPOINT_NAME}:2")
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD_PLAIN, str(tmp_path)], env=env,
+    pause = Path(__file__).with_name("pause_in_write.py")  # the 2nd install of the checkpoint
+    proc = subprocess.Popen([sys.executable, str(pause), T.CHECKPOINT_NAME, "2", "-c",
+                             _CHILD_PLAIN, str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
     while not list(tmp_path.glob(".*.tmp.paused")):
@@ -398,7 +399,6 @@ def test_every_recipe_trains_two_steps(tmp_path, name):
     assert cfg.keras_style == r.keras_style and cfg.profile == "smoke"
 
 
-@pytest.mark.slow
 def test_dense_mnist_discriminator_separates_early(tmp_path):
     x, _ = data.load("mnist", "train", verbose=False)
     h = T.train("dense-mnist", tmp_path, options=TrainOptions(

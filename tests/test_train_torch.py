@@ -178,7 +178,7 @@ def test_ctrl_c_then_kill_9_then_resume_matches_straight(tmp_path, straight, mni
 
 
 def _wait_for_pause(proc: subprocess.Popen, folder: Path, timeout: float = 60) -> Path:
-    """Wait until the child stops inside an atomic write (the DCGAN_LAB_PAUSE_IN_WRITE hook)."""
+    """Wait until the child stops inside an atomic write (tests/pause_in_write.py)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         paused = list(folder.glob(".*.tmp.paused"))
@@ -197,8 +197,10 @@ def test_kill_9_inside_a_checkpoint_write_keeps_the_previous_one(tmp_path, strai
     out = tmp_path / "run"
     opts = "steps=6, batch_size=8, sample_every=3, checkpoint_every=2, n_fixed=16"
     script = _script(tmp_path, mnist, opts, hang_at=0, resume=False, hang_s=0)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "DCGAN_LAB_PAUSE_IN_WRITE": "checkpoint.pt:2"}
-    proc = subprocess.Popen([sys.executable, str(script), str(out), str(tmp_path / "images.npy")],
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    pause = Path(__file__).with_name("pause_in_write.py")  # the 2nd install of checkpoint.pt
+    proc = subprocess.Popen([sys.executable, str(pause), "checkpoint.pt", "2", str(script),
+                             str(out), str(tmp_path / "images.npy")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     paused = _wait_for_pause(proc, out)
     half = Path(str(paused)[:-len(".paused")])

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from .. import loop, recipes, training
-from ..checkpoint import CheckpointError, atomic_path
+from ..checkpoint import CheckpointError, atomic_path, why_unreadable
 from ..history import METRICS, History
 from ..speed import Speed
 from ..training import RunDir, TrainingDiverged, TrainOptions, load_training_images
@@ -254,8 +254,8 @@ def load_checkpoint(path: str | Path, cfg: training.Config | None = None,
         raise CheckpointError(f"{path}: no checkpoint there") from None
     except Exception as e:  # noqa: BLE001 - anything unreadable is a corrupt checkpoint
         raise CheckpointError(f"{path} is corrupt or not a PyTorch checkpoint "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); delete it "
-                              f"or pass --force to start afresh") from None
+                              f"({why_unreadable(e)}); delete it or pass --force to start "
+                              f"afresh") from None
     if not isinstance(state, dict) or any(k not in state for k in _CHECKPOINT_KEYS):
         raise CheckpointError(f"{path} is not a dcgan_lab PyTorch checkpoint (expected a dict with "
                               f"keys {', '.join(_CHECKPOINT_KEYS)})")
@@ -488,7 +488,7 @@ def load_generator(run_dir: str | Path, device: str | torch.device | None = "cpu
             G.load_state_dict(weights)
         except Exception as e:  # noqa: BLE001
             raise CheckpointError(f"{gen_path} is corrupt or not a {cfg.recipe} generator "
-                                  f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+                                  f"({why_unreadable(e)})") from None
     elif ckpt_path.exists():
         state = load_checkpoint(ckpt_path, cfg)
         _restore_g(ckpt_path, state, G)
