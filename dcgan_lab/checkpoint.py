@@ -137,12 +137,22 @@ def check_output_folder(path: Path, option: str = "--out") -> None:
     _check_writable(path, option, path)
 
 
+def _new_file_mode(path: Path) -> int:
+    """The mode of the file ``path`` replaces, else that of a new file (0666 less the umask)."""
+    if path.exists():
+        return path.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_output(path: Path, write: Callable[[Path], object], option: str) -> None:
     """``write(tmp)`` then install ``tmp`` as ``path`` atomically; an ``OSError`` becomes
     :class:`OutputError` naming ``option`` (and nothing is left behind)."""
     try:
         with atomic_path(path) as tmp:
             write(tmp)
+            tmp.chmod(_new_file_mode(path))  # not the temporary file's 0600
     except OSError as e:
         raise OutputError(f"{option} {path}: cannot write there ({e.strerror or e}); choose "
                           f"another {option}") from None

@@ -13,8 +13,11 @@ export.
     dcgan-lab export runs/imported --onnx generator.onnx
 
 Frameworks are imported only when a command needs one. Bad options exit with status 2 and a
-message listing the choices; a run that cannot start or continue (a folder holding another run,
-a corrupt checkpoint, missing data, a diverged loss) exits with status 1 and a one-line error.
+one-line message naming the option and the allowed values; a run that cannot start or continue (a
+folder holding another run or other files, a corrupt checkpoint, missing data, a diverged loss)
+exits with status 1 and a one-line error. Arguments are checked before anything is written:
+``sample --out`` and ``export --onnx`` never replace an existing file without ``--force``, and
+never a run folder's own files (config, history, checkpoint, models, sample grids), even with it.
 """
 
 from __future__ import annotations
@@ -198,15 +201,18 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
     t.add_argument("--lr-d", type=_positive_float)
     t.add_argument("--beta1", type=_fraction(1.0, closed=False))
     t.add_argument("--g-loss", choices=training.G_LOSSES, help="default: non_saturating")
-    t.add_argument("--label-smoothing", type=_fraction(1.0, closed=False), help="one-sided: real target = 1 - X")
+    t.add_argument("--label-smoothing", type=_fraction(1.0, closed=False),
+                   help="one-sided: real target = 1 - X")
     t.add_argument("--real-labels", type=_label_range, metavar="LO,HI",
                    help="soft real targets drawn from [LO, HI], e.g. 0.7,1.0")
     t.add_argument("--fake-labels", type=_label_range, metavar="LO,HI",
                    help="soft fake targets drawn from [LO, HI], e.g. 0.0,0.3")
-    t.add_argument("--flip-prob", type=_fraction(1.0, closed=True), help="noisy labels: swap probability (default 0)")
+    t.add_argument("--flip-prob", type=_fraction(1.0, closed=True),
+                   help="noisy labels: swap probability (default 0)")
     t.add_argument("--d-batches", choices=training.D_BATCHES, help="default: separate")
     t.add_argument("--d-steps", type=_positive_int, help="D updates per G update (default 1)")
-    t.add_argument("--g-dropout", type=_fraction(1.0, closed=False), help="dropout in G (default 0)")
+    t.add_argument("--g-dropout", type=_fraction(1.0, closed=False),
+                   help="dropout in G (default 0)")
     t.add_argument("--g-activation", choices=("relu", "leaky_relu"))
     t.add_argument("--d-activation", choices=("relu", "leaky_relu"))
     t.add_argument("--seed", type=_seed, help="default 0")

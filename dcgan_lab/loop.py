@@ -4,10 +4,11 @@ It owns everything around the training steps that keeps a long run safe, the sam
 and Keras: the run folder (``config.json``, ``samples/``, ``training.gif``), resume from the
 checkpoint, the history (a row appended to ``history.csv`` every step, the whole file rewritten
 at every checkpoint with a copy, ``checkpoint.history.csv``, that a resume restores the rows from
-when ``history.csv`` is missing, cut or does not match the checkpoint), grids of the fixed ``z`` every ``cfg.sample_every`` steps, a checkpoint every
-``cfg.checkpoint_every`` steps and at the end, Ctrl-C (:class:`DeferInterrupt`), one finiteness
-check of the step's metrics (a NaN or infinite one raises
-:class:`~dcgan_lab.training.TrainingDiverged` before the step is saved), and the progress bar.
+when ``history.csv`` is missing, cut or does not match the checkpoint), grids of the fixed ``z``
+every ``cfg.sample_every`` steps, a checkpoint every ``cfg.checkpoint_every`` steps and at the
+end, Ctrl-C (:class:`DeferInterrupt`), one finiteness check of the step's metrics (a NaN or
+infinite one raises :class:`~dcgan_lab.training.TrainingDiverged` before the step is saved), and
+the progress bar.
 
 Each framework supplies a small :class:`Backend` (``dcgan_lab.torch.train.Backend``,
 ``dcgan_lab.keras.train.Backend``): build the models, run one step, save and restore a

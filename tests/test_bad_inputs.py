@@ -277,3 +277,18 @@ def test_force_in_a_users_folder_replaces_only_the_runs_names(place, capsys):
     assert status == 0, err
     assert (foreign / "notes.txt").read_text() == "mine\n"
     assert (foreign / "config.json").is_file()
+
+
+@pytest.mark.parametrize("command", ["sample", "export"])
+def test_force_replaces_an_existing_output_file(place, capsys, command):
+    if command == "export":
+        pytest.importorskip("onnxruntime")
+        args = ["export", place / "run", "--onnx", place / "existing.onnx", "--force"]
+        target, magic = place / "existing.onnx", b"\x08"  # an ONNX ModelProto's first field
+    else:
+        args = ["sample", place / "run", "-n", "4", "--out", place / "existing.png", "--force"]
+        target, magic = place / "existing.png", b"\x89PNG"
+    status, out, err = run_cli(capsys, args)
+    assert status == 0, err
+    assert target.read_bytes().startswith(magic)
+    assert not list(place.glob(".*.tmp"))
