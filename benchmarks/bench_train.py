@@ -4,7 +4,7 @@ plain reference loop, per recipe and framework.
     python benchmarks/bench_train.py --framework torch,keras --recipes all --steps 20 \\
         --batch-size 64 --out benchmarks/results.md
 
-The three speed targets (issue 14) in one run, each by alternating blocks in one process
+The speed targets (issues 14 and 22) in one run, each by alternating blocks in one process
 (``alternate.py``; the Keras pair in a subprocess of its own), printed as a table:
 
     python benchmarks/bench_train.py --targets --blocks 6 --block-steps 2 [--record]
@@ -276,7 +276,7 @@ def torch_alternating(recipe_name: str, batch_size: int, blocks: int, block_step
 
 
 # --------------------------------------------------------------------------------------------
-# the three targets of issue 14, in one run (--targets)
+# the speed targets of issues 14 and 22, in one run (--targets)
 
 #: Recipe and batch of the targets (the 64x64 DCGAN of the paper, batch 64).
 TARGET_RECIPE, TARGET_BATCH = "dcgan64", 64
@@ -287,8 +287,12 @@ TARGETS = [
     ("torch plain vs canonical", "torch", "plain", "pytorch/examples dcgan/main.py step", 1.05),
     ("torch fastest CPU options vs canonical", "torch", "fastest",
      "pytorch/examples dcgan/main.py step", 1.3),
-    ("keras train_step vs tf.function step", "keras", "GAN.train_step (as train runs it)",
-     "TF DCGAN tutorial tf.function GradientTape step", 1.0),
+    ("keras train_step vs keras.io train_step", "keras", "plain",
+     "keras.io DCGAN GAN.train_step (sequential), TensorFlow defaults", 1.0),
+    ("keras fastest CPU options vs keras.io train_step", "keras", "fastest",
+     "keras.io DCGAN GAN.train_step (sequential), TensorFlow defaults", 1.5),
+    ("context: TF tutorial step vs keras.io train_step", "keras", "tf-tutorial",
+     "keras.io DCGAN GAN.train_step (sequential), TensorFlow defaults", None),
 ]
 
 
@@ -306,12 +310,13 @@ def result_json(stdout: str, command: str) -> dict:
 
 
 def keras_alternating_subprocess(blocks: int, block_steps: int, warmup: int,
-                                 threads: int | None = None, timeout: int = 3600) -> dict:
+                                 threads: int | None = None, timeout: int = 3600,
+                                 ours: str = "plain") -> dict:
     """``bench_train_keras.py --alternate`` on the target recipe and batch, in a subprocess (so
     TensorFlow's thread pools never share the process with torch's); returns its result."""
     cmd = [sys.executable, str(HERE / "bench_train_keras.py"), "--recipe", TARGET_RECIPE,
            "--batch-size", str(TARGET_BATCH), "--alternate", str(blocks),
-           "--steps", str(block_steps), "--warmup", str(warmup)]
+           "--steps", str(block_steps), "--warmup", str(warmup), "--ours", ours]
     env = dict(os.environ)
     if threads:
         cmd += ["--threads", str(threads)]
@@ -326,7 +331,7 @@ def keras_alternating_subprocess(blocks: int, block_steps: int, warmup: int,
 
 def run_targets(blocks: int, block_steps: int, warmup: int, fastest: str | None = None,
                 threads: int | None = None) -> list[dict]:
-    """Measure the three :data:`TARGETS` with the alternating blocks of ``alternate.py``, each
+    """Measure the :data:`TARGETS` with the alternating blocks of ``alternate.py``, each
     in turn: ours plain and ours with ``fastest`` (default :data:`dcgan_lab.speed.FASTEST_CPU`)
     against the canonical PyTorch step in this process, the Keras pair in a subprocess. Each
     result gets the target's ``comparison``, ``target`` and ``reference``."""
@@ -340,15 +345,17 @@ def run_targets(blocks: int, block_steps: int, warmup: int, fastest: str | None 
             r = torch_alternating(TARGET_RECIPE, TARGET_BATCH, blocks, block_steps, warmup,
                                   speed=fastest if ours == "fastest" else None)
         else:
-            r = keras_alternating_subprocess(blocks, block_steps, warmup, threads)
-            r["speed"] = "plain"
+            r = keras_alternating_subprocess(blocks, block_steps, warmup, threads, ours=ours)
+            r["speed"] = {"plain": "plain", "fastest": "mixed_bfloat16"}.get(ours, ours)
         results.append({"kind": kind, "comparison": name, "target": target,
                         "reference": reference, **r})
     return results
 
 
-def met(result: dict) -> bool:
-    """Whether a target's wall-clock ratio reaches its target."""
+def met(result: dict) -> bool | None:
+    """Whether a target's wall-clock ratio reaches its target (``None`` for a context row)."""
+    if result.get("target") is None:
+        return None
     return result["ratio"] >= result["target"]
 
 
@@ -364,7 +371,8 @@ def latest_targets(entries: list[dict], fastest: str | None = None) -> list[dict
     fastest = fastest or speed_mod.FASTEST_CPU.describe()
     found = []
     for name, kind, ours, _, target in TARGETS:
-        options = fastest if ours == "fastest" else "plain"
+        options = {"plain": "plain", "tf-tutorial": "tf-tutorial",
+                   "fastest": fastest if kind == "torch" else "mixed_bfloat16"}[ours]
         runs = [e for e in entries
                 if e.get("recipe") == TARGET_RECIPE and e.get("batch_size") == TARGET_BATCH
                 and (e.get("comparison") == name if "comparison" in e else
@@ -394,7 +402,8 @@ def targets_table(results: list[dict], recorded: bool = False) -> str:
     for r in results:
         row = [f"{r['comparison']} ({r.get('speed', 'plain')})", f"{r['ours_steps_per_s']:.3f}",
                f"{r['reference_steps_per_s']:.3f}", f"{r['ratio']:.2f}", f"{r['cpu_ratio']:.2f}",
-               f">= {r['target']:g}", "yes" if met(r) else "no"]
+               "context" if r.get("target") is None else f">= {r['target']:g}",
+               {True: "yes", False: "no", None: "-"}[met(r)]]
         if recorded:
             row += [f"{r['date_utc']}, {r['load_before'][0]:.1f}", f"`{r['command']}`"]
         rows.append(row)
@@ -527,11 +536,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --alternate or --targets: append each result, the command, date, "
                         "machine and load to benchmarks/results.json (key \"alternating\")")
     p.add_argument("--targets", action="store_true",
-                   help=f"the three speed targets on {TARGET_RECIPE} at batch {TARGET_BATCH}, in "
-                        "one run, by alternating blocks: ours plain and with the fastest CPU "
+                   help=f"the speed targets on {TARGET_RECIPE} at batch {TARGET_BATCH}, in "
+                        "one run, by alternating blocks: torch plain and with the fastest CPU "
                         "options (dcgan_lab.speed.FASTEST_CPU, or --speed) vs the canonical "
-                        "PyTorch step, Keras train_step vs a plain tf.function step; prints a "
-                        "table (--blocks, --block-steps, --warmup)")
+                        "PyTorch step; Keras train_step plain and with mixed_bfloat16 vs "
+                        "keras.io's GAN.train_step, and the TF tutorial's simultaneous step "
+                        "beside it as context; prints a table (--blocks, --block-steps, "
+                        "--warmup)")
     p.add_argument("--blocks", type=int, default=6, help="with --targets: blocks per comparison")
     p.add_argument("--block-steps", type=int, default=2,
                    help="with --targets: steps per block")

@@ -4,7 +4,7 @@
   its I/O: the stateless NumPy streams for rows, ``z`` and targets, then the traced
   ``GAN.train_step`` (train_step style) or the stacked ``train_on_batch`` calls (stacked style);
 * ``reference``: the loop a reader would write from the sources, inline: for the train_step
-  style the keras.io DCGAN step (a ``tf.function`` drawing ``z`` on the device), for the stacked
+  style keras.io's DCGAN ``GAN(keras.Model).train_step`` (:func:`_kerasio_gan`), for the stacked
   style the GANs-in-Action loop (``D.train_on_batch`` on real and on fake, then
   ``combined.train_on_batch``).
 
@@ -33,8 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
@@ -135,38 +134,6 @@ def keras_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
     return out
 
 
-def _reference_step_fn(cfg, G, D):
-    """The plain ``tf.function`` GradientTape step (TF DCGAN tutorial / keras.io DCGAN) on
-    ``G``/``D``: ``z`` drawn on the device; D updated on real and fake, then G on fresh ``z`` --
-    the same updates as dcgan_lab's ``GAN.train_step``, written as a reader would."""
-    import keras
-    import tensorflow as tf
-
-    logits = cfg.loss == "logits"
-    latent = cfg.recipe_obj.latent_dim
-    bce = keras.losses.BinaryCrossentropy(from_logits=logits)
-    opt_d = keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta1, beta_2=cfg.beta2)
-    opt_g = keras.optimizers.Adam(cfg.lr_g, beta_1=cfg.beta1, beta_2=cfg.beta2)
-
-    @tf.function
-    def train_step(real):  # keras.io DCGAN, with separate real and fake passes
-        n = tf.shape(real)[0]
-        fake = G(tf.random.normal((n, latent)), training=True)
-        with tf.GradientTape() as tape:
-            out_real, out_fake = D(real, training=True), D(fake, training=True)
-            loss_d = bce(tf.ones_like(out_real), out_real) + bce(tf.zeros_like(out_fake), out_fake)
-        grads = tape.gradient(loss_d, D.trainable_weights)
-        opt_d.apply_gradients(zip(grads, D.trainable_weights, strict=True))
-        with tf.GradientTape() as tape:
-            out = D(G(tf.random.normal((n, latent)), training=True), training=True)
-            loss_g = bce(tf.ones_like(out), out)
-        grads = tape.gradient(loss_g, G.trainable_weights)
-        opt_g.apply_gradients(zip(grads, G.trainable_weights, strict=True))
-        return loss_d, loss_g
-
-    return train_step
-
-
 def _reference_batch(images: np.ndarray, batch_size: int, i: int) -> np.ndarray:
     """The data pipeline's batch ``i``, in [-1, 1]."""
     rows = images[(i * batch_size) % (len(images) - batch_size):][:batch_size]
@@ -211,55 +178,163 @@ def keras_reference(recipe_name: str, steps: int, batch_size: int, warmup: int,
 
         return _result(_timed(one_step, steps, warmup), "GANs in Action loop (train_on_batch)")
 
-    train_step = _reference_step_fn(cfg, G, D)
+    train_step = _kerasio_gan(cfg, G, D)
 
     def one_step(i: int) -> None:
         for _ in range(cfg.rounds_per_step):
             train_step(tf.convert_to_tensor(batch(i)))
 
-    return _result(_timed(one_step, steps, warmup), "keras.io DCGAN train_step in a tf.function")
+    return _result(_timed(one_step, steps, warmup), "keras.io DCGAN GAN.train_step")
 
 
-def _step_pair(recipe_name: str, batch_size: int) -> dict:
-    """``{"ours": fn, "reference": fn}``, ``fn(step)`` one step: ours = ``train_step`` style as
-    ``train`` runs it (speed options off, op determinism on), reference = the plain
-    ``tf.function`` step, on twin networks (same initial weights) and the same images."""
+def _kerasio_gan(cfg, G, D):
+    """keras.io's "DCGAN to generate face images" (fchollet, Keras 3 version of 2023-12-21) as it
+    writes its ``GAN(keras.Model)``: ``train_step`` draws ``z`` with ``keras.random.normal`` and a
+    ``SeedGenerator``, trains D on real and fake images concatenated into one batch with labels
+    1/0 plus 0.05 x uniform noise ("important trick"), then G on fresh ``z`` against labels 0
+    ("misleading labels") -- sequential updates, driven by ``fit`` (here ``train_on_batch``, the
+    same traced train function), at TensorFlow's defaults. keras.io labels real as 0 and fake as
+    1; this port keeps that. Returns ``step(real_batch)``."""
+    import keras
+    from keras import ops
+
+    latent = cfg.recipe_obj.latent_dim
+
+    class GAN(keras.Model):
+        def __init__(self, discriminator, generator, latent_dim):
+            super().__init__()
+            self.discriminator, self.generator = discriminator, generator
+            self.latent_dim = latent_dim
+            self.seed_generator = keras.random.SeedGenerator(1337)
+
+        def compile(self, d_optimizer, g_optimizer, loss_fn):
+            super().compile()
+            self.d_optimizer, self.g_optimizer, self.loss_fn = d_optimizer, g_optimizer, loss_fn
+
+        def train_step(self, real_images):
+            import tensorflow as tf
+
+            batch_size = ops.shape(real_images)[0]
+            z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+            generated = self.generator(z)
+            combined = ops.concatenate([generated, real_images], axis=0)
+            labels = ops.concatenate([ops.ones((batch_size, 1)), ops.zeros((batch_size, 1))],
+                                     axis=0)
+            labels += 0.05 * tf.random.uniform(tf.shape(labels))
+            with tf.GradientTape() as tape:
+                d_loss = self.loss_fn(labels, self.discriminator(combined))
+            grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+            self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights, strict=True))
+            z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+            misleading = ops.zeros((batch_size, 1))
+            with tf.GradientTape() as tape:
+                g_loss = self.loss_fn(misleading, self.discriminator(self.generator(z)))
+            grads = tape.gradient(g_loss, self.generator.trainable_weights)
+            self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights, strict=True))
+            return {"d_loss": d_loss, "g_loss": g_loss}
+
+    gan = GAN(D, G, latent)
+    gan.compile(d_optimizer=keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta1),
+                g_optimizer=keras.optimizers.Adam(cfg.lr_g, beta_1=cfg.beta1),
+                loss_fn=keras.losses.BinaryCrossentropy(from_logits=cfg.loss == "logits"))
+    return gan.train_on_batch
+
+
+def _tf_tutorial_step(cfg, G, D):
+    """The TensorFlow DCGAN tutorial's ``train_step`` as it writes it: a free ``tf.function``
+    with two tapes over ONE forward pass (G(z), D(real), D(fake)), both gradients taken from it
+    and both optimisers applied after: a simultaneous update (it does less work per step than
+    the sequential ones: one G forward and no second D pass on fresh z)."""
     import keras
     import tensorflow as tf
 
+    latent = cfg.recipe_obj.latent_dim
+    cross_entropy = keras.losses.BinaryCrossentropy(from_logits=cfg.loss == "logits")
+    generator_optimizer = keras.optimizers.Adam(cfg.lr_g, beta_1=cfg.beta1)
+    discriminator_optimizer = keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta1)
+
+    @tf.function
+    def train_step(images):
+        noise = tf.random.normal([tf.shape(images)[0], latent])
+        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+            generated_images = G(noise, training=True)
+            real_output = D(images, training=True)
+            fake_output = D(generated_images, training=True)
+            gen_loss = cross_entropy(tf.ones_like(fake_output), fake_output)
+            disc_loss = (cross_entropy(tf.ones_like(real_output), real_output)
+                         + cross_entropy(tf.zeros_like(fake_output), fake_output))
+        gradients_of_generator = gen_tape.gradient(gen_loss, G.trainable_variables)
+        gradients_of_discriminator = disc_tape.gradient(disc_loss, D.trainable_variables)
+        generator_optimizer.apply_gradients(zip(gradients_of_generator, G.trainable_variables, strict=True))
+        discriminator_optimizer.apply_gradients(
+            zip(gradients_of_discriminator, D.trainable_variables, strict=True))
+
+    return train_step
+
+
+#: What ``--ours`` times against the keras.io reference: the package's step with every speed
+#: option off, with the fastest CPU options measured, or the TF tutorial's step (context).
+OURS = ("plain", "fastest", "tf-tutorial")
+
+
+def _step_pair(recipe_name: str, batch_size: int, ours: str = "plain") -> dict:
+    """``{"ours": fn, "reference": fn}``, ``fn(step)`` one step, on twin networks (same initial
+    weights) and the same images. reference = keras.io's ``GAN.train_step`` at TensorFlow's
+    defaults; ours = dcgan_lab's ``train_step`` style as ``train`` runs it (``"plain"``: speed
+    options off; ``"fastest"``: :data:`dcgan_lab.speed.FASTEST_KERAS_CPU`) or the TF tutorial's
+    step."""
+    import tensorflow as tf
+
+    from dcgan_lab import speed as speed_mod
     from dcgan_lab.keras.models import build
 
+    if ours not in OURS:
+        raise ValueError(f"--ours {ours!r}: choose one of {', '.join(OURS)}")
     T = importlib.import_module("dcgan_lab.keras.train")
     cfg = training.resolve(recipe_name, "keras", training.TrainOptions(
         batch_size=batch_size, keras_style="train_step", steps=10**9), profile="smoke")
-    T._seed(0)
-    G, D = build(recipe_name)
-    trainer = T.make_trainer(cfg, G, D)
-    keras.utils.set_random_seed(0)
-    G2, D2 = build(recipe_name)
-    ref_step = _reference_step_fn(cfg, G2, D2)
     images = _images(cfg.recipe_obj, batch_size)
 
-    def ours(i: int) -> None:
-        T.train_step(i, trainer, images, cfg)
+    def real(i: int):
+        return tf.convert_to_tensor(_reference_batch(images, batch_size, i))
+
+    T._seed(0)
+    if ours == "tf-tutorial":
+        step = _tf_tutorial_step(cfg, *build(recipe_name))
+
+        def ours_fn(i: int) -> None:
+            for _ in range(cfg.rounds_per_step):
+                step(real(i))
+    else:
+        fast = speed_mod.FASTEST_KERAS_CPU if ours == "fastest" else speed_mod.PLAIN
+        with T._dtype_policy(fast.mixed_precision):
+            G, D = build(recipe_name)
+        trainer = T.make_trainer(cfg, G, D, jit_compile=bool(fast.jit_compile))
+
+        def ours_fn(i: int) -> None:
+            T.train_step(i, trainer, images, cfg)
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    kerasio = _kerasio_gan(cfg, *build(recipe_name))
 
     def reference(i: int) -> None:
         for _ in range(cfg.rounds_per_step):
-            ref_step(tf.convert_to_tensor(_reference_batch(images, batch_size, i)))
+            kerasio(real(i))
 
-    return {"ours": ours, "reference": reference}
+    return {"ours": ours_fn, "reference": reference}
 
 
 def keras_alternating(recipe_name: str, batch_size: int, blocks: int, block_steps: int,
-                      warmup: int = 2) -> dict:
-    """Ours (``train_step`` style, speed options off) and the plain ``tf.function`` step in ONE
-    process on twin networks (same initial weights), in alternating blocks of ``block_steps``
-    steps, so both see the same machine load. ratio = reference seconds / ours (> 1: ours is
-    faster)."""
+                      warmup: int = 2, ours: str = "plain") -> dict:
+    """``ours`` (see :func:`_step_pair`) and keras.io's ``train_step`` in ONE process on twin
+    networks, in alternating blocks of ``block_steps`` steps, so both see the same machine
+    load. ratio = reference seconds / ours (> 1: ours is faster)."""
     from alternate import alternate
 
-    r = alternate(_step_pair(recipe_name, batch_size), blocks, block_steps, warmup)
-    return {"recipe": recipe_name, "batch_size": batch_size, **r}
+    r = alternate(_step_pair(recipe_name, batch_size, ours), blocks, block_steps, warmup)
+    return {"recipe": recipe_name, "batch_size": batch_size, "ours": ours, **r}
 
 
 def op_totals(xspace: bytes) -> dict[str, list]:
@@ -294,7 +369,7 @@ def op_profile(recipe_name: str, batch_size: int, steps: int, warmup: int = 1) -
 
     import tensorflow as tf
 
-    pair = _step_pair(recipe_name, batch_size)
+    pair = _step_pair(recipe_name, batch_size)  # ours plain vs keras.io
     out = {}
     for which, fn in pair.items():
         for i in range(warmup):
@@ -343,6 +418,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--alternate", type=int, default=None, metavar="BLOCKS",
                    help="ours and the reference in one process, BLOCKS alternating blocks of "
                         "--steps steps (train_step style); prints the ratio")
+    p.add_argument("--ours", choices=OURS, default="plain",
+                   help="with --alternate: what is timed against keras.io's train_step")
     args = p.parse_args(argv)
     if args.threads:
         import tensorflow as tf
@@ -357,7 +434,7 @@ def main(argv: list[str] | None = None) -> dict:
         return profile
     if args.alternate:
         r = keras_alternating(args.recipe, args.batch_size, args.alternate, args.steps,
-                              args.warmup)
+                              args.warmup, args.ours)
         r["threads"] = args.threads
         if args.record:
             from alternate import record

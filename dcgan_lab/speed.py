@@ -64,12 +64,16 @@ PLAIN = Speed(channels_last=False, compile=False, autocast="off", workers=0, pin
               jit_compile=False, mixed_precision="off", prefetch=0)
 
 #: Measured defaults per (framework, device type); see benchmarks/results.md for the numbers.
+#: Keras on the CPU computes with TensorFlow's oneDNN kernels, as TensorFlow ships (the course
+#: once switched them off: 2x slower). On keras-faces64 at batch 64 (AMD EPYC with AVX-512 BF16)
+#: oneDNN took a train_step from 9.4 s to 3.6 s; XLA measured no faster; the mixed_bfloat16 policy
+#: 1.6x faster again, but it rounds activations to bfloat16 and is emulated (slow) on CPUs without
+#: native bf16, so it is opt-in: :data:`FASTEST_KERAS_CPU`.
 #: CPU (the 2-core x86 box of this build): everything off. channels_last measured 1.2-1.4x
 #: faster on conv recipes, but dropout draws its mask in memory order, so on recipes with
 #: dropout (bernico-*, g_dropout) it changes which units drop: opt in. bf16 autocast was faster
 #: too but rounds activations to bf16; torch.compile (40-60 s to compile), DataLoader workers,
-#: XLA, Keras mixed_bfloat16 (7x slower without oneDNN) and prefetch measured slower or no
-#: better. On dcgan64 at batch 64 (one process, alternating blocks against the canonical step;
+#: XLA and prefetch measured slower or no better. On dcgan64 at batch 64 (one process, alternating blocks against the canonical step;
 #: benchmarks/results.md) channels_last ran 1.23x, bf16 autocast 2.24x, both 2.82x the canonical
 #: step, plain 1.10x: ``parse("channels_last,autocast=bf16")`` is the fastest CPU choice measured.
 #: GPU: the usual winners, not measured in this build (no GPU was available).
@@ -86,6 +90,11 @@ DEFAULTS: dict[tuple[str, str], Speed] = {
 #: opt-in, since they change float rounding (channels_last) and round activations to bfloat16.
 #: ``benchmarks/bench_train.py --targets`` measures them against the canonical step.
 FASTEST_CPU = PLAIN.replace(channels_last=True, autocast="bf16")
+
+#: The fastest Keras option measured on the CPU (keras-faces64 and dcgan64, batch 64, oneDNN on):
+#: layers built under the ``mixed_bfloat16`` policy. ``bench_train.py --targets`` measures it
+#: against keras.io's ``train_step``.
+FASTEST_KERAS_CPU = PLAIN.replace(mixed_precision="mixed_bfloat16")
 
 
 def resolve(speed: Speed | None, framework: str, device_type: str) -> Speed:
@@ -184,11 +193,10 @@ def _describe_torch() -> str:
 
 
 def _describe_keras() -> str:
-    import os
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import tensorflow as tf
+    from .tfquiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:

@@ -73,7 +73,6 @@ def test_metric_every_is_honoured_by_run_ablation(tmp_path):
     assert "fid" in header.split(",") and len(table.rows) == 1
 
 
-@pytest.mark.slow
 def test_run_ablation_with_the_keras_trainer(tmp_path):
     pytest.importorskip("tensorflow")
     variants = {"baseline": TrainOptions(),

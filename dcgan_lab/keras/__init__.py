@@ -5,9 +5,11 @@
 
 import os as _os
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from ..tfquiet import import_tensorflow as _import_tensorflow  # noqa: E402
+
+_import_tensorflow()  # before keras: TensorFlow's start-up notices stay out of outputs
 
 # Each submodule adds its public names here (keep the list in step with dcgan_lab/torch/__init__.py).
 from .data import make_dataset  # noqa: E402,F401

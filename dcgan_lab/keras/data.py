@@ -5,11 +5,6 @@ Mirror of :mod:`dcgan_lab.torch.data` (``make_dataset`` in both). Never imports 
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
