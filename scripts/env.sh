@@ -5,8 +5,9 @@ venv=${DCGAN_LAB_VENV:-.venv}
 case $venv in /*) ;; *) venv="$root/$venv" ;; esac  # DCGAN_LAB_VENV may be absolute or relative
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
-export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-0}
+# 3: also the harmless "remapper failed" errors that TensorFlow's graph optimiser logs for some
+# fused LeakyReLU gradients on oneDNN (dcgan_lab.tfquiet keeps its start-up notices away too)
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 export KERAS_BACKEND=${KERAS_BACKEND:-tensorflow}
 if [ -z "${DCGAN_LAB_DATA:-}" ] && [ -d "$root/../shared/data" ]; then
   export DCGAN_LAB_DATA="$(cd "$root/../shared/data" && pwd)"
