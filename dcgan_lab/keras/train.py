@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from .. import loop, recipes, training  # noqa: E402
-from ..checkpoint import CheckpointError, atomic_path  # noqa: E402
+from ..checkpoint import CheckpointError, atomic_path, why_unreadable  # noqa: E402
 from ..history import METRICS, History  # noqa: E402
 from ..speed import Speed  # noqa: E402
 from ..training import RunDir, TrainingDiverged, TrainOptions, load_training_images  # noqa: E402
@@ -132,8 +132,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         raise CheckpointError(f"{path}: no checkpoint there") from None
     except Exception as e:  # noqa: BLE001 - anything unreadable is a corrupt checkpoint
         raise CheckpointError(f"{path} is corrupt or not a Keras checkpoint of dcgan_lab "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
-                              f"; delete it or pass --force to start afresh") from None
+                              f"({why_unreadable(e)}); delete it or pass --force to start "
+                              f"afresh") from None
 
 
 def load_checkpoint(path: str | Path, cfg: training.Config | None = None) -> dict:
