@@ -66,7 +66,7 @@ if [ "$relock" = 1 ]; then
       | sed -E 's/^(torch==[^+]+)\+.*/\1/'
   } > "$lock.new"
   mv "$lock.new" "$lock"
-  echo "setup: wrote $lock ($(grep -c '==' "$lock") packages); reinstalling $venv from it"
+  echo "setup: wrote $lock ($(grep -c '^[^#]' "$lock") packages); reinstalling $venv from it"
 fi
 
 if [ ! -x "$venv/bin/python" ]; then
