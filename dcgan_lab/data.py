@@ -414,7 +414,7 @@ def _open_npz(file: Path):
     try:
         return np.load(file, allow_pickle=False)
     except ValueError as exc:
-        if "pickle" in str(exc):  # numpy's text names the switch that would load it: never do
+        if "pickle" in str(exc):  # numpy's own text names the setting that would load it anyway
             raise DatasetError(
                 f"{file}: holds pickled Python objects, not a .npz archive of plain arrays. A "
                 "pickle can run code when it is loaded, so it is never read. Delete it and fetch "
@@ -437,7 +437,7 @@ def _get(f, file: Path, key: str) -> np.ndarray:
     try:
         return f[key]
     except ValueError as exc:
-        if "pickle" in str(exc):  # numpy's text names the switch that would load it: never do
+        if "pickle" in str(exc):  # numpy's own text names the setting that would load it anyway
             raise DatasetError(f"{file}: array {key!r} holds Python objects, which only a pickle "
                                "can load, and a pickle can run code: only plain numeric arrays "
                                "are read. Is this the right file?") from None
