@@ -23,7 +23,6 @@ Where the data came from is printed (``verbose=True``) and is always available a
 from __future__ import annotations
 
 import errno
-import gzip
 import hashlib
 import os
 import socket
@@ -38,6 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from . import archives
+from .images import square, to_float, to_uint8
 
 __all__ = [
     "DATASETS",
@@ -594,109 +596,6 @@ def _save_npz(dest: Path, **arrays: np.ndarray) -> None:
     os.replace(tmp, dest)
 
 
-def _read_idx(path: Path, magic: int) -> np.ndarray:
-    """Decode an idx(.gz) file (the MNIST format): big-endian header, then uint8 data."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    got = int.from_bytes(raw[:4], "big")
-    if got != magic:
-        raise _DownloadFailed(f"{path}: not an idx file (magic {got}, expected {magic})")
-    ndim = magic & 0xFF
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise _DownloadFailed(f"{path}: truncated idx file ({data.size} bytes for {dims})")
-    return data.reshape(dims)
-
-
-def _read_cifar_tar(path: Path) -> dict[str, np.ndarray]:
-    """Decode the CIFAR-10 binary tarball: records of 1 label byte + 3072 bytes (R, G, B planes)."""
-    names = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
-    out: dict[str, np.ndarray] = {}
-    with tarfile.open(path, "r:gz") as tar:
-        members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
-        for split, files in names.items():
-            xs, ys = [], []
-            for fname in files:
-                if fname not in members:
-                    raise _DownloadFailed(f"{path}: {fname} missing from the archive")
-                raw = np.frombuffer(tar.extractfile(members[fname]).read(), np.uint8)
-                if raw.size % 3073:
-                    raise _DownloadFailed(f"{path}: {fname} is not a whole number of records")
-                rec = raw.reshape(-1, 3073)
-                ys.append(rec[:, 0])
-                xs.append(rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-            out[f"x_{split}"] = np.ascontiguousarray(np.concatenate(xs))
-            out[f"y_{split}"] = np.concatenate(ys)
-    return out
-
-
-def _git_blob_sha1(content: bytes) -> str:
-    """The hash git gives a file's content (``git hash-object``)."""
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
-
-
-def _read_clothing_zip(path: Path, check: _TreeCheck, verbose: bool) -> dict[str, np.ndarray]:
-    """Decode the clothing-dataset-small archive into the arrays of ``clothing64.npz``.
-
-    Nothing is extracted to disk: photos are read from the zip in memory, so no member name can
-    write outside the cache (names with ``..`` or an absolute path are refused all the same).
-    Before any photo is read, their count and the sizes the zip declares for them must add up to
-    the pinned tree's (a read never returns more than the declared size, so memory is bounded);
-    then the photos' git blob hashes must match the pinned tree (``check``) before any is decoded.
-    Processing is the shipped file's: EXIF orientation, centre crop, LANCZOS to 64x64 RGB, rows
-    in path order (test/, train/, validation/), ``split`` 0/1/2 = train/validation/test.
-    """
-    import io
-
-    from PIL import Image
-    from tqdm import tqdm
-
-    spec = DATASETS["clothing64"]
-    photos: dict[str, zipfile.ZipInfo] = {}
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            parts = Path(info.filename).parts
-            if info.filename.startswith(("/", "\\")) or ".." in parts:
-                raise _DownloadFailed(f"{path}: unsafe member name {info.filename!r}; refused")
-            # <repo>-<commit>/<split>/<class>/<uuid>.jpg
-            if info.is_dir() or len(parts) != 4 or parts[1] not in spec.splits:
-                continue
-            photos["/".join(parts[1:])] = info
-        declared = sum(info.file_size for info in photos.values())
-        if len(photos) != check.count or declared != check.photo_bytes:
-            raise _DownloadFailed(
-                f"{path}: the archive's photos do not match the pinned commit ({len(photos)} "
-                f"photos of {declared:,} bytes; expected {check.count} of "
-                f"{check.photo_bytes:,}); none was read and nothing was cached")
-        lines = []
-        blobs = {}
-        for rel in sorted(photos):
-            blobs[rel] = zf.read(photos[rel])
-            lines.append(f"{rel} {_git_blob_sha1(blobs[rel])}")
-    digest = hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
-    if len(lines) != check.count or digest != check.manifest_sha256:
-        raise _DownloadFailed(
-            f"{path}: the archive's photos do not match the pinned commit ({len(lines)} photos, "
-            f"manifest sha256 {digest}; expected {check.count} and {check.manifest_sha256}); "
-            "nothing was cached")
-    xs, ys, splits, ids = [], [], [], []
-    for rel in tqdm(sorted(blobs), desc="clothing64 photos -> 64x64", unit="photo",
-                    file=sys.stdout, disable=not _progress_bars(verbose), leave=False):
-        split, cls, fname = rel.split("/")
-        if cls not in spec.classes:
-            raise _DownloadFailed(f"{path}: unknown class folder {cls!r} in {rel}")
-        with Image.open(io.BytesIO(blobs[rel])) as im:
-            im.load()
-            xs.append(np.asarray(_square(im, 64), dtype=np.uint8))
-        ys.append(spec.classes.index(cls))
-        splits.append(spec.splits.index(split))
-        ids.append(Path(fname).stem)
-    return {"x": np.stack(xs), "y": np.asarray(ys, np.uint8), "split": np.asarray(splits, np.uint8),
-            "class_names": np.asarray(spec.classes), "split_names": np.asarray(spec.splits),
-            "image_id": np.asarray(ids)}
-
-
 def _fetch(name: str, verbose: bool) -> Path:
     """Download ``name`` from its canonical source into the cache; return the cached .npz."""
     cache = cache_dir()
@@ -716,12 +615,13 @@ def _fetch(name: str, verbose: bool) -> Path:
     try:
         if name == "fashion_mnist":
             tri, trl, tei, tel = files
-            arrays = {"x_train": _read_idx(tri, 2051), "y_train": _read_idx(trl, 2049),
-                      "x_test": _read_idx(tei, 2051), "y_test": _read_idx(tel, 2049)}
+            arrays = {"x_train": archives.read_idx(tri, 2051), "y_train": archives.read_idx(trl, 2049),
+                      "x_test": archives.read_idx(tei, 2051), "y_test": archives.read_idx(tel, 2049)}
         elif name == "clothing64":
-            arrays = _read_clothing_zip(files[0], CLOTHING_TREE, verbose)
+            arrays = archives.read_clothing_zip(files[0], CLOTHING_TREE, DATASETS["clothing64"],
+                                                _progress_bars(verbose))
         else:
-            arrays = _read_cifar_tar(files[0])
+            arrays = archives.read_cifar_tar(files[0])
     except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, ValueError) as exc:
         raise _DownloadFailed(f"could not decode the download ({exc})") from exc
     finally:
@@ -736,18 +636,6 @@ def _fetch(name: str, verbose: bool) -> Path:
 # photo folders and value ranges
 
 _IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-
-
-def _square(img, size: int):
-    from PIL import Image, ImageOps
-
-    img = ImageOps.exif_transpose(img)
-    img = img.convert("RGB")
-    w, h = img.size
-    s = min(w, h)
-    left, top = (w - s) // 2, (h - s) // 2
-    img = img.crop((left, top, left + s, top + s))
-    return img.resize((size, size), Image.Resampling.LANCZOS)
 
 
 def load_folder(path: str | os.PathLike, size: int = 64, *, verbose: bool = True) -> np.ndarray:
@@ -778,7 +666,7 @@ def load_folder(path: str | os.PathLike, size: int = 64, *, verbose: bool = True
         try:
             with Image.open(p) as im:
                 im.load()
-                images.append(np.asarray(_square(im, size), dtype=np.uint8))
+                images.append(np.asarray(square(im, size), dtype=np.uint8))
         except Exception:  # noqa: BLE001 - any unreadable file is skipped and reported
             bad.append(p)
     if bad:
@@ -791,31 +679,3 @@ def load_folder(path: str | os.PathLike, size: int = 64, *, verbose: bool = True
                            f"{len(bad)} unreadable); expected photos such as "
                            f"{', '.join(sorted(_IMAGE_EXT)[:4])}")
     return np.stack(images)
-
-
-def _as_numpy(x) -> np.ndarray:
-    """numpy view of a numpy array, torch tensor or TF tensor (framework imported by nobody)."""
-    if hasattr(x, "detach"):  # torch
-        x = x.detach().cpu().numpy()
-    elif hasattr(x, "numpy") and not isinstance(x, np.ndarray):  # tf / keras
-        x = x.numpy()
-    return np.asarray(x)
-
-
-def to_float(images) -> np.ndarray:
-    """uint8 images (0..255) -> float32 in [-1, 1] (x / 127.5 - 1)."""
-    x = _as_numpy(images)
-    if x.dtype != np.uint8:
-        raise TypeError(f"to_float expects uint8 images (0..255), got {x.dtype}; float images "
-                        "are probably already scaled (use them as they are, or to_uint8 first)")
-    return x.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
-
-
-def to_uint8(images) -> np.ndarray:
-    """Float images in [-1, 1] -> uint8 (clipped, rounded). Inverse of :func:`to_float`."""
-    x = _as_numpy(images)
-    if x.dtype == np.uint8:
-        return x
-    x = np.clip((x.astype(np.float32) + 1.0) * 127.5, 0, 255)
-    return np.rint(x).astype(np.uint8)
-

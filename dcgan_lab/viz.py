@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .data import _as_numpy, to_uint8
+from .images import as_numpy as _as_numpy
+from .images import to_uint8
 
 if TYPE_CHECKING:
     from .tables import AblationTable

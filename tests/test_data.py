@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_lab import data
+from dcgan_lab import archives, data, images
 
 SHARED = Path(os.environ.get("DCGAN_LAB_DATA", ""))
 needs_shared = pytest.mark.skipif(not (SHARED / "mnist.npz").is_file(),
@@ -591,7 +591,7 @@ def _clothing_zip(path: Path, photos: dict[str, bytes], extra: dict[str, bytes] 
         zf.writestr(prefix + "README.md", b"# clothing\n")
         for rel, blob in {**photos, **(extra or {})}.items():
             zf.writestr(rel if rel.startswith("..") else prefix + rel, blob)
-    lines = sorted(f"{rel} {data._git_blob_sha1(b)}" for rel, b in photos.items())
+    lines = sorted(f"{rel} {archives.git_blob_sha1(b)}" for rel, b in photos.items())
     digest = hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
     return data._TreeCheck(len(photos), digest, sum(len(b) for b in photos.values()))
 
@@ -614,7 +614,7 @@ def test_clothing64_download_checks_tree_and_processes_like_the_shipped_file(iso
     assert data.last_source("clothing64").origin == "download" and x.shape == (2, 64, 64, 3)
     assert list(y) == [0, 1]  # dress, hat: rows in path order
     with Image.open(io.BytesIO(photos["train/dress/b1.jpg"])) as im:
-        assert np.array_equal(x[0], np.asarray(data._square(im, 64)))
+        assert np.array_equal(x[0], np.asarray(images.square(im, 64)))
     with np.load(data.cache_dir() / "clothing64.npz") as f:
         assert list(f["image_id"]) == ["d4", "b1", "a2", "c3"] and list(f["split"]) == [2, 0, 0, 1]
     x, y = data.load("clothing64", "test", allow_sample=False, verbose=False)
