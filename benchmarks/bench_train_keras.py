@@ -194,7 +194,11 @@ def _kerasio_gan(cfg, G, D):
     1/0 plus 0.05 x uniform noise ("important trick"), then G on fresh ``z`` against labels 0
     ("misleading labels") -- sequential updates, driven by ``fit`` (here ``train_on_batch``, the
     same traced train function), at TensorFlow's defaults. keras.io labels real as 0 and fake as
-    1; this port keeps that. Returns ``step(real_batch)``."""
+    1; this port keeps that. One change: the sub-models are called with ``training=True``.
+    keras.io's networks have no BatchNorm, and inside a custom ``train_step`` Keras 3 runs a
+    layer in inference mode unless told otherwise (measured: BatchNormalization's moving mean
+    stays 0 after ``train_on_batch``), so these networks' BatchNorm would neither normalise by
+    the batch nor train. Returns ``step(real_batch)``."""
     import keras
     from keras import ops
 
@@ -214,21 +218,24 @@ def _kerasio_gan(cfg, G, D):
         def train_step(self, real_images):
             import tensorflow as tf
 
+            if isinstance(real_images, tuple):  # train_on_batch passes (x, y, sample_weight)
+                real_images = real_images[0]
             batch_size = ops.shape(real_images)[0]
             z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-            generated = self.generator(z)
+            generated = self.generator(z, training=True)
             combined = ops.concatenate([generated, real_images], axis=0)
             labels = ops.concatenate([ops.ones((batch_size, 1)), ops.zeros((batch_size, 1))],
                                      axis=0)
             labels += 0.05 * tf.random.uniform(tf.shape(labels))
             with tf.GradientTape() as tape:
-                d_loss = self.loss_fn(labels, self.discriminator(combined))
+                d_loss = self.loss_fn(labels, self.discriminator(combined, training=True))
             grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
             self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights, strict=True))
             z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
             misleading = ops.zeros((batch_size, 1))
             with tf.GradientTape() as tape:
-                g_loss = self.loss_fn(misleading, self.discriminator(self.generator(z)))
+                g_loss = self.loss_fn(misleading, self.discriminator(
+                    self.generator(z, training=True), training=True))
             grads = tape.gradient(g_loss, self.generator.trainable_weights)
             self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights, strict=True))
             return {"d_loss": d_loss, "g_loss": g_loss}
