@@ -3,7 +3,7 @@ each run, tabulate mean ± std.
 
 - :func:`ganhack_variants`: chapter 5's ablation, the baseline and one ganhack per variant.
 - :func:`run_ablation` trains every variant of a dict of :class:`~dcgan_lab.training.TrainOptions`
-  for several seeds with either framework's trainer, scores each run with
+  for several seeds with either framework's trainer (:func:`dcgan_lab.frameworks.get`), scores each run with
   :func:`dcgan_lab.evaluation.evaluate` and returns a :class:`~dcgan_lab.tables.AblationTable`.
   Results are cached as JSON in the output folder (``ablation.json``), keyed by every setting
   that defines a run, so re-running with the same settings does not retrain.
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import recipes
+from . import frameworks, recipes
 from .checkpoint import write_json
 from .evaluation import Callback, evaluate, fid_callback
 from .tables import AblationTable
@@ -153,12 +153,8 @@ def run_ablation(
     with the same settings reuses the row instead of retraining (``use_cache=False`` retrains).
     ``verbose`` prints the data file and a closing summary; ``log_runs`` one line per run.
     """
-    if framework == "torch":
-        from .torch.train import load_generator, train
-    elif framework == "keras":
-        from .keras.train import load_generator, train
-    else:
-        raise ValueError(f"framework={framework!r}: choose torch or keras")
+    lab = frameworks.get(framework)  # a bad name or a missing framework fails first
+    train, load_generator = lab.train, lab.load_generator
     if not variants:
         raise ValueError("variants is empty: pass a dict of name -> TrainOptions")
     slugs = [_slug(v) for v in variants]

@@ -12,7 +12,8 @@ export.
     dcgan-lab import-weights netG.pth --recipe dcgan64 --framework torch --out runs/imported
     dcgan-lab export runs/imported --onnx generator.onnx
 
-Frameworks are imported only when a command needs one. Bad options exit with status 2 and a
+Frameworks are imported only when a command needs one (:func:`dcgan_lab.frameworks.get`; one that is
+not installed exits with status 1 naming its pip extra). Bad options exit with status 2 and a
 one-line message naming the option and the allowed values; a run that cannot start or continue (a
 folder holding another run or other files, a corrupt checkpoint, missing data, a diverged loss)
 exits with status 1 and a one-line error. Arguments are checked before anything is written:
@@ -23,14 +24,13 @@ never a run folder's own files (config, history, checkpoint, models, sample grid
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import __version__, profiles, recipes, training
+from . import __version__, frameworks, profiles, recipes, training
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -41,8 +41,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .onnx_export import ExportError
 
     return (training.RunDirError, CheckpointError, OutputError, training.TrainingDiverged,
-            data.DatasetNotFound, data.DatasetError, _FrameworkMissing, _CannotEvaluate,
-            ExportError, WeightsMismatch)
+            data.DatasetNotFound, data.DatasetError, frameworks.FrameworkMissing,
+            _FrameworkMissing, _CannotEvaluate, ExportError, WeightsMismatch)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,7 +53,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _FrameworkMissing(RuntimeError):
-    pass
+    """A framework function this version lacks (a missing framework is
+    :class:`~dcgan_lab.frameworks.FrameworkMissing`)."""
 
 
 class _CannotEvaluate(RuntimeError):
@@ -321,16 +322,6 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _framework(name: str):
-    """The framework package (``dcgan_lab.torch`` or ``dcgan_lab.keras``), imported now."""
-    extra = {"torch": "torch", "keras": "keras"}[name]
-    try:
-        return importlib.import_module(f"dcgan_lab.{name}")
-    except ImportError as e:
-        raise _FrameworkMissing(f"the {name} side is not available ({e}); install it with "
-                                f"pip install 'dcgan-lab[{extra}]'") from None
-
-
 def _function(module, name: str, framework: str):
     fn = getattr(module, name, None)
     if fn is not None and not callable(fn):  # the submodule, not the function
@@ -395,7 +386,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     training.check_data_source(cfg.data)
     if not args.resume or saved is None:  # a folder holding a run or other files: refused now
         run.check(cfg, resume=args.resume, force=args.force)
-    mod = _framework(args.framework)
+    mod = frameworks.get(args.framework)
     train = _function(mod, "train", args.framework)
     kwargs = dict(options=options, profile=args.profile, data=data, resume=args.resume,
                   force=args.force, progress=not args.no_progress)
@@ -421,7 +412,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     cfg = training.RunDir(args.run_dir).read_config()
     check_output_file(args.out, "--out", force=args.force)
-    mod = _framework(cfg.framework)
+    mod = frameworks.get(cfg.framework)
     G = _function(mod, "load_generator", cfg.framework)(args.run_dir)
     images = _function(mod, "sample", cfg.framework)(G, args.n, seed=args.seed)
     nrow = args.nrow or math.ceil(math.sqrt(args.n))
@@ -453,7 +444,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{run.path}: recipe {cfg.recipe} makes {'x'.join(map(str, cfg.recipe_obj.image_shape))}"
             f" images; the {dataset} classifier takes "
             f"{'x'.join(map(str, classifier.IMAGE_SHAPES[dataset]))}")
-    mod = _framework(cfg.framework)
+    mod = frameworks.get(cfg.framework)
     G = _function(mod, "load_generator", cfg.framework)(run.path)
 
     with warnings.catch_warnings():  # the embedded-sample fallback is reported below instead
@@ -513,7 +504,7 @@ def cmd_import_weights(args: argparse.Namespace, parser: argparse.ArgumentParser
     if args.framework == "torch" and args.recipe != "dcgan64":
         parser.error(f"--recipe {args.recipe}: a canonical PyTorch source exists for dcgan64 only")
     check_output_folder(args.out)
-    _framework(args.framework)
+    frameworks.get(args.framework)
     if args.framework == "torch":
         from .interop import import_torch as do_import
     else:
@@ -542,7 +533,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from . import onnx_export
 
     cfg = training.RunDir(args.run_dir).read_config()
-    _framework(cfg.framework)
+    frameworks.get(cfg.framework)
     diff = onnx_export.export(args.run_dir, args.onnx, force=args.force)
     size = args.onnx.stat().st_size / 1e6
     print(f"wrote {args.onnx} ({size:.1f} MB): the {cfg.recipe} generator of {args.run_dir} "

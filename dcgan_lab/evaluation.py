@@ -10,7 +10,8 @@
   model trains (``dcgan_lab.torch.train(..., callbacks=[...])``).
 - :func:`add_noise` and :func:`blur` degrade real images, to calibrate what a difference in FID means.
 
-Framework-free at import time: torch (or Keras) is imported only by the functions that need it.
+Framework-free at import time: torch (or Keras) is imported only by the functions that need it;
+a generator's own ``sample`` is reached through :func:`dcgan_lab.frameworks.get` at call time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics
+from . import frameworks, metrics
 
 __all__ = [
     "CONFIDENCE",
@@ -136,7 +137,8 @@ def real_reference(dataset: str = "mnist", n: int = 1000, seed: int = 0,
     return _REFERENCES[key]
 
 
-def _framework(generator: Any) -> str:
+def _framework_of(generator: Any) -> str:
+    """The name of the framework whose model ``generator`` is (by its type; neither is imported)."""
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(generator, torch.nn.Module):
         return "torch"
@@ -149,11 +151,7 @@ def _framework(generator: Any) -> str:
 
 def sample(generator: Any, n: int, seed: int) -> np.ndarray:
     """``n`` uint8 samples of a torch or Keras ``generator`` (its framework's ``sample``)."""
-    if _framework(generator) == "torch":
-        from .torch.train import sample
-    else:
-        from .keras.train import sample
-    return sample(generator, n, seed=seed)
+    return frameworks.get(_framework_of(generator)).sample(generator, n, seed=seed)
 
 
 def evaluate(generator: Any, dataset: str = "mnist", n: int = 1000, seed: int = 0,

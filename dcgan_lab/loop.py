@@ -5,7 +5,8 @@ and Keras: the run folder (``config.json``, ``samples/``, ``training.gif``), res
 checkpoint, the history (a row appended to ``history.csv`` every step, the whole file rewritten
 at every checkpoint with a copy, ``checkpoint.history.csv``, that a resume restores the rows from
 when ``history.csv`` is missing, cut or does not match the checkpoint), grids of the fixed ``z``
-every ``cfg.sample_every`` steps, a checkpoint every ``cfg.checkpoint_every`` steps and at the
+every ``cfg.sample_every`` steps (written by :mod:`dcgan_lab.grids`: the loop never imports the
+figures, tables or scoring code), a checkpoint every ``cfg.checkpoint_every`` steps and at the
 end, Ctrl-C (:class:`DeferInterrupt`), one finiteness check of the step's metrics (a NaN or
 infinite one raises :class:`~dcgan_lab.training.TrainingDiverged` before the step is saved), and
 the progress bar.
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from . import training
+from . import grids, training
 from .history import METRICS, CsvAppender, History
 from .training import Config, RunDir, TrainingDiverged
 
@@ -212,11 +213,9 @@ def _prepare(cfg: Config, run: RunDir, backend: Backend, start: int, resuming: b
 
 def _finish(cfg: Config, run: RunDir, backend: Backend, history: History, save_samples) -> None:
     """The last grid (if not drawn yet), the GIF, the final models and the whole history."""
-    from . import viz
-
     if not run.sample_path(cfg.steps).exists():
         save_samples(cfg.steps)
-    viz.save_gif(run.sample_paths(), run.gif_path)
+    grids.save_gif(run.sample_paths(), run.gif_path)
     backend.save_final(run)
     history.to_csv(run.history_path)
 
@@ -230,8 +229,6 @@ def run(cfg: Config, backend: Backend, out_dir: str | Path, *,
     ``resume`` continues from the checkpoint; ``force`` starts afresh in a folder holding a run.
     ``callbacks`` are called as ``cb(step, G, D, history)`` after every step.
     """
-    from . import viz
-
     run_dir = RunDir(out_dir)
     state, resuming = _open_run(cfg, run_dir, backend, resume, force)
     history = History()
@@ -248,7 +245,7 @@ def run(cfg: Config, backend: Backend, out_dir: str | Path, *,
 
     def save_samples(step: int) -> None:
         grid = backend.sample(fixed_z)
-        viz.save_png(grid, run_dir.sample_path(step), nrow=int(np.ceil(np.sqrt(len(grid)))))
+        grids.save_png(grid, run_dir.sample_path(step), nrow=int(np.ceil(np.sqrt(len(grid)))))
 
     def save_all(step: int) -> None:
         csv.rewrite(history)  # first the rows (trimmed to the checkpoint on resume) and their

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import training
+from . import frameworks, training
 
 #: the largest difference between the ONNX output and the framework's own output that passes
 TOLERANCE = 1e-4
@@ -32,23 +32,20 @@ def _torch_generator(run_dir: Path, framework: str):
     import torch
 
     if framework == "torch":
-        from .torch import load_generator
-
-        G = load_generator(run_dir).float().eval()
+        G = frameworks.get("torch").load_generator(run_dir).float().eval()
 
         def own(z: np.ndarray) -> np.ndarray:
             with torch.no_grad():
                 return G(torch.from_numpy(z)).numpy()
 
         return G, own
-    from .keras import load_generator as keras_load
     from .port import keras_to_torch
-    from .torch.models import build
 
     cfg = training.RunDir(run_dir).read_config()
-    K = keras_load(run_dir)
-    G, _ = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
-                 d_activation=cfg.d_activation)
+    K = frameworks.get(framework).load_generator(run_dir)
+    G, _ = frameworks.get("torch").build(cfg.recipe, g_dropout=cfg.g_dropout,
+                                         g_activation=cfg.g_activation,
+                                         d_activation=cfg.d_activation)
     keras_to_torch(K, G)
 
     def own_keras(z: np.ndarray) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import numpy as np
@@ -10,12 +9,12 @@ import pytest
 
 pytest.importorskip("torch")
 
-from dcgan_lab import ablation  # noqa: E402
+from dcgan_lab import ablation, frameworks  # noqa: E402
 from dcgan_lab.training import TrainOptions  # noqa: E402
 
 
 def _count_trains(monkeypatch) -> list[str]:
-    module = importlib.import_module("dcgan_lab.torch.train")
+    module = frameworks.get("torch")  # run_ablation finds its trainer there
     calls: list[str] = []
     real_train = module.train
 

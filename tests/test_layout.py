@@ -1,5 +1,7 @@
 """The package stays readable at a glance (issue 11): no module over 700 lines and no function
-over 90 lines in ``dcgan_lab/``; a failure names the offender and its size."""
+over 90 lines in ``dcgan_lab/``; a failure names the offender and its size. No import circle
+among its modules (a failure names it, ``a -> b -> a``), and ``dcgan_lab.frameworks.get`` is the
+one place a framework is chosen by name."""
 
 from __future__ import annotations
 
@@ -51,3 +53,185 @@ def test_the_checker_names_a_function_over_its_limit():
     assert long_functions(loop_py, 10_000) == []
     found = long_functions(loop_py, 3)
     assert any(f.startswith("dcgan_lab/loop.py:") and " run (" in f for f in found), found
+
+
+# --------------------------------------------------------------------------------------------
+# the import graph (issue "house redesign"): no circle among the package's modules
+#
+# An edge is an import that runs when the module is imported: module level, class bodies,
+# try/if blocks, but not `if TYPE_CHECKING:` blocks nor function bodies. Imports inside functions
+# may go anywhere; those that reach the same or a higher layer of the module-level graph today:
+#   frameworks -> torch, keras        (get(name): the one place a framework is chosen)
+#   interop -> torch.train, interop_keras -> keras.train, cli -> evaluation, onnx_export
+#   viz -> evaluation, tables          (plot_ablation's titles and metric directions)
+#   training -> data, classifier -> data, metrics -> classifier, history -> checkpoint,
+#   speed -> tfquiet, book.keras_notes -> training
+# With them counted too the graph has no circle either (import_graph(..., functions=True)); the
+# one it had, evaluation -> {torch,keras}.train -> loop -> viz -> tables -> evaluation, went when
+# the loop's PNG/GIF writing moved to grids.py and evaluation reached the trainers through
+# frameworks.get.
+
+
+def _module_name(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(body: list[ast.stmt], functions: bool):
+    """The import statements of ``body`` that run at import time (all of them if ``functions``)."""
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            if functions:
+                yield from _imports(node.body, functions)
+        elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            yield from _imports(node.orelse, functions)
+        else:
+            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                yield from _imports(getattr(node, field, None) or [], functions)
+
+
+def import_graph(root: Path, functions: bool = False) -> dict[str, list[str]]:
+    """Module -> the package's modules it imports (``dcgan_lab.a.b`` names), read with ``ast``.
+
+    ``from .x import y`` points at ``x.y`` when that is a module, else at ``x``; imports of
+    anything outside the package are left out.
+    """
+    paths = {_module_name(root, p): p for p in sorted(root.rglob("*.py"))}
+    graph = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8")).body, functions):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    target = alias.name
+                    while target and target not in paths:
+                        target = target.rpartition(".")[0]
+                    targets.add(target)
+                continue
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            for alias in node.names:
+                targets.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in paths else base)
+        graph[name] = sorted(t for t in targets if t in paths and t != name)
+    return graph
+
+
+def import_circles(graph: dict[str, list[str]]) -> list[str]:
+    """One circle per strongly connected group of modules, as ``"a -> b -> c -> a"``."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[set[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while not group or w != v:
+                w = stack.pop()
+                group.add(w)
+            if len(group) > 1:
+                groups.append(group)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    circles = []
+    for group in groups:  # the shortest way from the group's first module back to itself
+        start = min(group)
+        came_from: dict[str, str] = {}
+        queue = [start]
+        while start not in came_from:
+            v = queue.pop(0)
+            for w in graph[v]:
+                if w in group and w not in came_from:
+                    came_from[w] = v
+                    queue.append(w)
+        path, v = [start], came_from[start]
+        while v != start:
+            path.append(v)
+            v = came_from[v]
+        circles.append(" -> ".join([start, *reversed(path)]))
+    return sorted(circles)
+
+
+def test_no_import_circle():
+    graph = import_graph(PACKAGE)
+    assert {"dcgan_lab.loop", "dcgan_lab.grids", "dcgan_lab.torch.train"} <= set(graph)
+    assert "dcgan_lab.grids" in graph["dcgan_lab.loop"]
+    circles = import_circles(graph)
+    assert not circles, f"import circles in dcgan_lab: {'; '.join(circles)}"
+
+
+def test_the_run_loop_never_reaches_figures_tables_or_scoring():
+    graph = import_graph(PACKAGE, functions=True)
+    seen, todo = set(), ["dcgan_lab.loop"]
+    while todo:
+        for m in graph[todo.pop()]:
+            if m not in seen:
+                seen.add(m)
+                todo.append(m)
+    assert not seen & {"dcgan_lab.viz", "dcgan_lab.tables", "dcgan_lab.evaluation"}, sorted(seen)
+
+
+def test_the_checker_names_a_planted_circle(tmp_path):
+    pkg = tmp_path / "fake"
+    (pkg / "sub").mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "a.py": "from . import b\n",
+        "b.py": "from .sub.c import thing\n",
+        "sub/__init__.py": "",
+        "sub/c.py": "import fake.a\nthing = 1\n",
+        "d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import e\n",
+        "e.py": "from . import d\n\n\ndef later():\n    from . import d\n",
+    }
+    for name, text in files.items():
+        (pkg / name).write_text(text, encoding="utf-8")
+    graph = import_graph(pkg)
+    assert graph["fake.b"] == ["fake.sub.c"] and graph["fake.d"] == []
+    assert import_circles(graph) == ["fake.a -> fake.b -> fake.sub.c -> fake.a"]
+    (pkg / "d.py").write_text("from . import e\n", encoding="utf-8")
+    assert import_circles(import_graph(pkg)) == ["fake.a -> fake.b -> fake.sub.c -> fake.a",
+                                                 "fake.d -> fake.e -> fake.d"]
+
+
+# --------------------------------------------------------------------------------------------
+# frameworks.get: the one place a framework is chosen by name
+
+
+def test_frameworks_get_names_the_choices():
+    import pytest
+
+    from dcgan_lab import frameworks
+
+    with pytest.raises(ValueError, match=r"framework='jax': choose one of torch, keras"):
+        frameworks.get("jax")
+    assert frameworks.NAMES == ("torch", "keras")
+
+
+def test_a_missing_framework_names_its_pip_extra(monkeypatch):
+    import sys
+
+    import pytest
+
+    from dcgan_lab import cli, frameworks
+
+    monkeypatch.delattr(dcgan_lab, "keras", raising=False)
+    monkeypatch.setitem(sys.modules, "dcgan_lab.keras", None)  # import of it fails
+    with pytest.raises(frameworks.FrameworkMissing,
+                       match=r"the keras side is not available .*pip install 'dcgan-lab\[keras\]'"):
+        frameworks.get("keras")
+    assert frameworks.FrameworkMissing in cli._user_errors()  # one line, exit status 1

@@ -387,11 +387,11 @@ class GANMonitor(keras.callbacks.Callback):
         self._batches = 0
 
     def _save(self, tag: str) -> None:
-        from .. import viz
+        from .. import grids
 
         grid = _generate(self.model.generator, self.fixed_noise)
         path = self.folder / f"{tag}.png"
-        viz.save_png(grid, path, nrow=int(math.ceil(math.sqrt(len(grid)))))
+        grids.save_png(grid, path, nrow=int(math.ceil(math.sqrt(len(grid)))))
         self.paths.append(path)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -405,9 +405,9 @@ class GANMonitor(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self.gif and self.paths:
-            from .. import viz
+            from .. import grids
 
-            viz.save_gif(self.paths, self.folder / "training.gif")
+            grids.save_gif(self.paths, self.folder / "training.gif")
 
 
 class GANCheckpoint(keras.callbacks.Callback):
