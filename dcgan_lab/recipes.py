@@ -147,7 +147,7 @@ _add(Recipe(
 ))
 _add(Recipe(
     name="bernico-mnist",
-    source="Keras-GAN style DCGAN (Bernico, Deep Learning Quick Reference, ch. 11)",
+    source="Keras-GAN style DCGAN (Bernico, Deep Learning Quick Reference, ch. 13)",
     dataset="mnist", image_shape=(28, 28, 1), latent_dim=100,
     g_params=856_065, d_params=392_321,
     g_params_per_channel=577, d_params_per_channel=288,
@@ -161,7 +161,7 @@ _add(Recipe(
 ))
 _add(Recipe(
     name="bernico-cifar10",
-    source="Keras-GAN style DCGAN (Bernico, Deep Learning Quick Reference, ch. 11)",
+    source="Keras-GAN style DCGAN (Bernico, Deep Learning Quick Reference, ch. 13)",
     dataset="cifar10", image_shape=(32, 32, 3), latent_dim=100,
     g_params=1_051_139, d_params=392_897,
     g_params_per_channel=577, d_params_per_channel=288,
