@@ -222,6 +222,10 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
     t.add_argument("--keras-style", choices=("stacked", "train_step"))
     t.add_argument("--device", default=None, help="PyTorch device (default: cuda, mps, cpu)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--speed", default=None, metavar="OPTIONS",
+                   help="how the steps compute, e.g. mixed_precision=mixed_bfloat16 (Keras) or "
+                        "channels_last,autocast=bf16 (PyTorch); 'plain' = every option off; "
+                        "default: the measured defaults (dcgan_lab.speed.DEFAULTS)")
     return t
 
 
@@ -383,13 +387,21 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         cfg = training.resolve(args.recipe, args.framework, options, args.profile, data)
     except ValueError as e:
         parser.error(_name_option(str(e)))
+    speed_options = None
+    if args.speed is not None:
+        from . import speed as speed_mod
+
+        try:  # the options' names and values; what a device lacks is the trainer's to say
+            speed_options = speed_mod.parse(args.speed, args.framework)
+        except ValueError as e:
+            parser.error(f"argument --speed: {e}")
     training.check_data_source(cfg.data)
     if not args.resume or saved is None:  # a folder holding a run or other files: refused now
         run.check(cfg, resume=args.resume, force=args.force)
     mod = frameworks.get(args.framework)
     train = _function(mod, "train", args.framework)
     kwargs = dict(options=options, profile=args.profile, data=data, resume=args.resume,
-                  force=args.force, progress=not args.no_progress)
+                  force=args.force, progress=not args.no_progress, speed=speed_options)
     if args.device is not None:
         if args.framework != "torch":
             parser.error("--device applies to --framework torch only")

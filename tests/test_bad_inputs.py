@@ -120,6 +120,8 @@ CASES = [
     (f"{NEW} --label-smoothing 0.6", None, 2, ["--label-smoothing", "label_smoothing=0.6"]),
     (f"{NEW} --flip-prob 1.5", None, 2, ["--flip-prob", "'1.5'", "<= 1"]),
     (f"{NEW} --flip-prob -0.1", None, 2, ["--flip-prob", "'-0.1'"]),
+    (f"{NEW} --speed warp=9", None, 2, ["--speed", "'warp'", "mixed_precision"]),
+    (f"{NEW} --speed mixed_precision=fp8", None, 2, ["--speed", "mixed_precision='fp8'"]),
     (f"{NEW} --g-dropout 1", None, 2, ["--g-dropout", "'1'", "< 1"]),
     (f"{NEW} --steps 1e30", None, 2, ["--steps", "'1e30'", "not an integer"]),
     (f"{NEW} --steps {10**30}", None, 2, ["--steps", str(10**30), "up to 1,000,000,000"]),

@@ -204,3 +204,29 @@ def test_evaluate_errors_are_one_line(tiny_run, tmp_path):
     line = _one_line_error(cli("evaluate", clothing))
     # a 28x28 recipe scored against the 64x64 clothing64 classifier: named, one line, no traceback
     assert "clothing64" in line and "torch-mnist" in line and "64x64x3" in line
+
+
+def test_train_speed_option_reaches_the_trainer(tmp_path, monkeypatch, capsys):
+    """--speed is parsed into a Speed for the framework and handed to its train(); 'plain' is
+    every option off."""
+    from dcgan_lab import cli as cli_mod
+    from dcgan_lab import frameworks, speed
+    from dcgan_lab.history import History
+
+    seen = {}
+
+    def fake_train(recipe, out, **kwargs):
+        seen.update(kwargs)
+        return History()
+
+    lab = frameworks.get("torch")
+    monkeypatch.setattr(lab, "train", fake_train)
+    rc = cli_mod.main(["train", "torch-mnist", "--framework", "torch", "--profile", "smoke",
+                       "--out", str(tmp_path / "a"), "--speed", "channels_last,autocast=bf16"])
+    assert rc == 0 and seen["speed"] == speed.FASTEST_CPU
+    rc = cli_mod.main(["train", "torch-mnist", "--framework", "torch", "--profile", "smoke",
+                       "--out", str(tmp_path / "b"), "--speed", "plain"])
+    assert rc == 0 and seen["speed"] == speed.PLAIN
+    rc = cli_mod.main(["train", "torch-mnist", "--framework", "torch", "--profile", "smoke",
+                       "--out", str(tmp_path / "c")])
+    assert rc == 0 and seen["speed"] is None  # the measured defaults
