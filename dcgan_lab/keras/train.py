@@ -374,7 +374,8 @@ def train(
 
 class GANMonitor(keras.callbacks.Callback):
     """Save a grid of ``G(fixed z)`` every ``every`` batches (default: each epoch's end), and a
-    GIF of all grids when training ends (keras.io DCGAN example's ``GANMonitor``)."""
+    GIF of all grids when training ends. (keras.io's DCGAN example has a callback of the same
+    name that draws fresh random ``z`` each epoch and saves PNGs, without a GIF.)"""
 
     def __init__(self, folder: str | Path, fixed_noise: np.ndarray, every: int | None = None,
                  gif: bool = True):
