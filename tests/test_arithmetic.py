@@ -331,11 +331,15 @@ def _keras_size(layer_cls, n: int, k: int, **kwargs):
     """Output width of a real Keras layer called on a zero (1, n, n, 1) input, or "error"."""
     try:
         layer = layer_cls(1, k, **kwargs)
-        return layer(np.zeros((1, n, n, 1), "float32")).shape[1]
+        width = layer(np.zeros((1, n, n, 1), "float32")).shape[1]
+        # an empty image is no output: TensorFlow's own kernels raise for it, its oneDNN kernels
+        # (on by default) return a tensor of width 0 (e.g. Conv2DTranspose n=1, k=2, "same")
+        return width if width > 0 else "error"
     except ValueError:
         return "error"
-    except Exception as err:  # TensorFlow's InvalidArgumentError (e.g. "same", even k, op=0)
-        if type(err).__name__ == "InvalidArgumentError":
+    except Exception as err:  # TensorFlow's InvalidArgumentError (e.g. "same", even k, op=0);
+        # with oneDNN, an AbortedError ("could not create a primitive descriptor") for the same
+        if type(err).__name__ in ("InvalidArgumentError", "AbortedError"):
             return "error"
         raise
 
