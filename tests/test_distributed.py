@@ -36,11 +36,12 @@ STEPS, BATCH = 4, 8
 # SAME one-process run with 2 threads instead of 1 differs from it by the same 0.021 / 0.0076.
 # Local instead of global BatchNorm statistics gives 0.47-0.67 on weights and exp_avg.
 STATE_RTOL = 0.06
-# Keras, the same measure after 4 steps: MirroredStrategy on 2 logical CPUs against one device,
-# largest 3e-6 (a D variable); Adam's amplification seen in torch is absent here (TensorFlow's
-# sums over the half batches happen to round alike), so 1e-4 leaves 30x room and still catches
-# any difference of statistics or shards (torch: 0.5 for local BatchNorm).
-KERAS_STATE_RTOL = 1e-4
+# Keras, the same measure after 4 steps: MirroredStrategy on 2 logical CPUs against one device.
+# With TensorFlow's own kernels (oneDNN off) the largest was 3e-6; with oneDNN on, as TensorFlow
+# ships, the half batches' sums round differently and Adam amplifies it as in torch: 0.0164
+# (G's Adam state opt_g/0012, embedded MNIST sample, fresh clone). The torch bound applies: it is
+# far below what local BatchNorm statistics or wrong shards give (0.5 and more).
+KERAS_STATE_RTOL = STATE_RTOL
 
 
 def _env() -> dict[str, str]:
@@ -176,7 +177,9 @@ def test_mirrored_strategy_two_logical_cpus_equal_one_device_and_resume(tmp_path
     out = json.loads(next(ln for ln in r.stdout.splitlines() if ln.startswith("RESULT "))[7:])
     assert out["replicas"] == 2
     assert len(out["two"]) == len(out["one"]) == len(out["resumed"]) == STEPS
-    np.testing.assert_allclose(_losses(out["two"]), _losses(out["one"]), atol=1e-5, rtol=0)
+    # two replicas sum each half batch apart: with TensorFlow's oneDNN kernels (on, as shipped)
+    # the losses differed by up to 5.9e-5 after 4 steps (embedded sample, a fresh clone)
+    np.testing.assert_allclose(_losses(out["two"]), _losses(out["one"]), atol=2e-4, rtol=0)
     for name in ("generator.keras", "discriminator.keras", "training.gif"):
         assert (tmp_path / "two" / name).exists(), name
     two, one = _keras_state(tmp_path / "two"), _keras_state(tmp_path / "one")
