@@ -79,21 +79,22 @@ def _label_range(text: str) -> tuple[float, float]:
 MAX_COUNT = 10**9
 
 
-def _positive_int(text: str) -> int:
+def _int(text: str) -> int:
     try:
-        v = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _positive_int(text: str) -> int:
+    v = _int(text)
     if not 1 <= v <= MAX_COUNT:
         raise argparse.ArgumentTypeError(f"{text!r}: need a positive integer up to {MAX_COUNT:,}")
     return v
 
 
 def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    v = _int(text)
     if not 0 <= v < 2**32:
         raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= seed < 2**32")
     return v
