@@ -16,7 +16,7 @@ memory is that run's alone (``--variants`` picks them):
   canonical example (PyTorch: pytorch/examples ``dcgan/main.py``: fp32, no compile, BCE, Adam,
   full real and fake batches, G's update reusing the fake batch of D's update; Keras: see
   ``bench_train_keras.py``);
-* ``ours``: the package's step function (``dcgan_lab.torch.train.train_step``), exactly what the
+* ``ours``: the package's step function (``dcgan_lab.torch.step.train_step``), exactly what the
   training loop calls, without the loop's I/O, with every speed option of
   :class:`dcgan_lab.speed.Speed` off;
 * ``default``: the same with the measured defaults (:data:`dcgan_lab.speed.DEFAULTS`);
@@ -55,7 +55,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
-from dcgan_lab import recipes, training  # noqa: E402
+from dcgan_lab import recipes  # noqa: E402
+from dcgan_lab.run import config, streams  # noqa: E402
 
 
 def _images(recipe: recipes.Recipe, batch_size: int, seed: int = 0) -> np.ndarray:
@@ -78,7 +79,7 @@ def _torch_setup(recipe_name: str, batch_size: int):
 
     from dcgan_lab.torch.models import build
 
-    cfg = training.resolve(recipe_name, "torch", training.TrainOptions(batch_size=batch_size),
+    cfg = config.resolve(recipe_name, "torch", config.TrainOptions(batch_size=batch_size),
                            profile="smoke")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
@@ -113,7 +114,7 @@ TORCH_VARIANTS = {
 
 def torch_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
                variant: str = "ours") -> dict:
-    """``dcgan_lab.torch.train.train_step`` as ``train`` runs it, minus its I/O.
+    """``dcgan_lab.torch.step.train_step`` as ``train`` runs it, minus its I/O.
 
     ``variant``: ``"ours"`` (every speed option off), ``"default"`` (the measured defaults of
     :data:`dcgan_lab.speed.DEFAULTS` for this device) or one option of :data:`TORCH_VARIANTS`.
@@ -123,7 +124,7 @@ def torch_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
     from dcgan_lab import speed as speed_mod
 
     torch, cfg, device, G, D, opt_g, opt_d = _torch_setup(recipe_name, batch_size)
-    T = importlib.import_module("dcgan_lab.torch.train")
+    T = importlib.import_module("dcgan_lab.torch.backend")
     if variant == "default":
         fast = speed_mod.resolve(None, "torch", device.type)
     else:
@@ -149,8 +150,8 @@ def torch_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
     run(warmup + 1, warmup + steps)
     _torch_sync(torch, device)
     seconds = time.perf_counter() - t0
-    n_real, n_fake = training.d_batch_sizes(cfg)
-    notes = [fast.describe(), "G on D's fake batch" if training.reuses_fake(cfg)
+    n_real, n_fake = streams.d_batch_sizes(cfg)
+    notes = [fast.describe(), "G on D's fake batch" if streams.reuses_fake(cfg)
              else "fresh z for G (one extra no-grad G forward)"]
     if cfg.half_batch:
         notes.append(f"D sees {n_real} real + {n_fake} fake")
@@ -245,7 +246,7 @@ def torch_alternating(recipe_name: str, batch_size: int, blocks: int, block_step
 
     torch, cfg, device, G, D, opt_g, opt_d = _torch_setup(recipe_name, batch_size)
     _, _, _, netG, netD, optimizerG, optimizerD = _torch_setup(recipe_name, batch_size)
-    T = importlib.import_module("dcgan_lab.torch.train")
+    T = importlib.import_module("dcgan_lab.torch.backend")
     fast = parse_speed(speed)
     if fast.workers:
         raise ValueError("--speed workers: the alternating mode prepares inputs in the process")

@@ -1,6 +1,6 @@
 """Keras training speed: dcgan_lab's train step vs a plain reference loop on the same networks.
 
-* ``ours``: :func:`dcgan_lab.keras.train.train_step`, exactly what ``train`` runs per step minus
+* ``ours``: :func:`dcgan_lab.keras.step.train_step`, exactly what ``train`` runs per step minus
   its I/O: the stateless NumPy streams for rows, ``z`` and targets, then the traced
   ``GAN.train_step`` (train_step style) or the stacked ``train_on_batch`` calls (stacked style);
 * ``reference``: the loop a reader would write from the sources, inline: for the train_step
@@ -37,7 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from dcgan_lab import recipes, training  # noqa: E402
+from dcgan_lab import recipes  # noqa: E402
+from dcgan_lab.run import config, streams
 
 
 def _images(recipe: recipes.Recipe, batch_size: int, seed: int = 0) -> np.ndarray:
@@ -52,7 +53,7 @@ def _setup(recipe_name: str, batch_size: int, style: str | None = None):
 
     from dcgan_lab.keras.models import build
 
-    cfg = training.resolve(recipe_name, "keras", training.TrainOptions(
+    cfg = config.resolve(recipe_name, "keras", config.TrainOptions(
         batch_size=batch_size, keras_style=style), profile="smoke")
     keras.utils.set_random_seed(0)
     G, D = build(recipe_name)
@@ -89,7 +90,7 @@ KERAS_VARIANTS = {
 
 def keras_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
                style: str | None = None, variant: str = "ours") -> dict:
-    """``dcgan_lab.keras.train.train_step`` as ``train`` runs it, minus its I/O.
+    """``dcgan_lab.keras.step.train_step`` as ``train`` runs it, minus its I/O.
 
     ``variant``: ``"ours"`` (every speed option off), ``"default"`` (the measured defaults) or
     one option of :data:`KERAS_VARIANTS`.
@@ -98,12 +99,12 @@ def keras_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
     from dcgan_lab import speed as speed_mod
     from dcgan_lab.keras.models import build
 
-    T = importlib.import_module("dcgan_lab.keras.train")
+    T = importlib.import_module("dcgan_lab.keras.backend")
     if variant == "default":
         fast = speed_mod.resolve(None, "keras", T._device_type())
     else:
         fast = speed_mod.PLAIN.replace(**KERAS_VARIANTS[variant])
-    cfg = training.resolve(recipe_name, "keras", training.TrainOptions(
+    cfg = config.resolve(recipe_name, "keras", config.TrainOptions(
         batch_size=batch_size, keras_style=style, steps=warmup + steps), profile="smoke")
     T._seed(0)  # as train() does (op determinism on)
     with T._dtype_policy(fast.mixed_precision):
@@ -125,7 +126,7 @@ def keras_ours(recipe_name: str, steps: int, batch_size: int, warmup: int,
     seconds = time.perf_counter() - t1
     notes = [fast.describe(), f"{cfg.keras_style} style", "z and rows from NumPy streams"]
     if cfg.half_batch:
-        n_real, n_fake = training.d_batch_sizes(cfg)
+        n_real, n_fake = streams.d_batch_sizes(cfg)
         notes.append(f"D sees {n_real} real + {n_fake} fake")
     if cfg.rounds_per_step > 1:
         notes.append(f"{cfg.rounds_per_step} rounds per step")
@@ -297,8 +298,8 @@ def _step_pair(recipe_name: str, batch_size: int, ours: str = "plain") -> dict:
 
     if ours not in OURS:
         raise ValueError(f"--ours {ours!r}: choose one of {', '.join(OURS)}")
-    T = importlib.import_module("dcgan_lab.keras.train")
-    cfg = training.resolve(recipe_name, "keras", training.TrainOptions(
+    T = importlib.import_module("dcgan_lab.keras.backend")
+    cfg = config.resolve(recipe_name, "keras", config.TrainOptions(
         batch_size=batch_size, keras_style="train_step", steps=10**9), profile="smoke")
     images = _images(cfg.recipe_obj, batch_size)
 

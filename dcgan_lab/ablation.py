@@ -2,9 +2,9 @@
 each run, tabulate mean ± std.
 
 - :func:`ganhack_variants`: chapter 5's ablation, the baseline and one ganhack per variant.
-- :func:`run_ablation` trains every variant of a dict of :class:`~dcgan_lab.training.TrainOptions`
+- :func:`run_ablation` trains every variant of a dict of :class:`~dcgan_lab.run.config.TrainOptions`
   for several seeds with either framework's trainer (:func:`dcgan_lab.frameworks.get`), scores each run with
-  :func:`dcgan_lab.evaluation.evaluate` and returns a :class:`~dcgan_lab.tables.AblationTable`.
+  :func:`dcgan_lab.scoring.evaluation.evaluate` and returns a :class:`~dcgan_lab.scoring.tables.AblationTable`.
   Results are cached as JSON in the output folder (``ablation.json``), keyed by every setting
   that defines a run, so re-running with the same settings does not retrain.
 """
@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from . import frameworks, recipes
-from .checkpoint import write_json
-from .evaluation import Callback, evaluate, fid_callback
-from .tables import AblationTable
-from .training import TrainOptions
+from .run.atomic import write_json
+from .run.config import TrainOptions
+from .scoring.evaluation import Callback, evaluate, fid_callback
+from .scoring.tables import AblationTable
 
 __all__ = ["CACHE_FILE", "ganhack_variants", "run_ablation"]
 
@@ -142,7 +142,7 @@ def run_ablation(
 ) -> AblationTable:
     """Train every variant for every seed, evaluate each run, and tabulate mean ± std.
 
-    ``variants`` maps a name to :class:`~dcgan_lab.training.TrainOptions`; their ``seed``,
+    ``variants`` maps a name to :class:`~dcgan_lab.run.config.TrainOptions`; their ``seed``,
     ``steps`` and ``batch_size`` are replaced by each seed and the shared budget (``None``: the
     recipe's budget for ``profile``). Runs go to ``out_dir/<variant>/seed<k>`` (trained with
     ``force=True``, ``progress=False``) and are scored by :func:`evaluate` on ``n_eval`` samples.

@@ -25,22 +25,24 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import __version__, frameworks, profiles, recipes, training
+from . import __version__, frameworks, profiles, recipes
+from .run import config, loop, rundir, streams
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors reported as one line (exit status 1) instead of a traceback."""
     from . import data
-    from .checkpoint import CheckpointError, OutputError
-    from .importing import WeightsMismatch
-    from .onnx_export import ExportError
+    from .interop import WeightsMismatch
+    from .interop.onnx_export import ExportError
+    from .run.atomic import CheckpointError, OutputError
 
-    return (training.RunDirError, CheckpointError, OutputError, training.TrainingDiverged,
+    return (config.RunDirError, CheckpointError, OutputError, loop.TrainingDiverged,
             data.DatasetNotFound, data.DatasetError, frameworks.FrameworkMissing,
             _FrameworkMissing, _CannotEvaluate, ExportError, WeightsMismatch)
 
@@ -157,7 +159,7 @@ def _add_interop_parsers(sub) -> argparse.ArgumentParser:
                     help="the generator (netG.pth, G.keras or G.weights.h5)")
     iw.add_argument("--recipe", required=True, choices=recipes.names(), metavar="RECIPE",
                     help="the recipe the weights are for (torch: dcgan64)")
-    iw.add_argument("--framework", choices=training.FRAMEWORKS, required=True,
+    iw.add_argument("--framework", choices=config.FRAMEWORKS, required=True,
                     help="the framework that saved PATH")
     iw.add_argument("--discriminator", type=Path, default=None, metavar="NETD",
                     help="the discriminator, saved the same way; default: a fresh D")
@@ -182,7 +184,7 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
                                    "(config.json, history.csv, samples/, checkpoint, GIF).")
     t.add_argument("recipe", choices=recipes.names(), metavar="RECIPE",
                    help=f"one of: {', '.join(recipes.names())}")
-    t.add_argument("--framework", choices=training.FRAMEWORKS,
+    t.add_argument("--framework", choices=config.FRAMEWORKS,
                    help="default: torch (with --resume: the run's)")
     t.add_argument("--profile", choices=profiles.PROFILES, default=None,
                    help=f"budget (default: ${profiles.ENV_VAR}, else by hardware)")
@@ -202,7 +204,7 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
     t.add_argument("--lr-g", type=_positive_float)
     t.add_argument("--lr-d", type=_positive_float)
     t.add_argument("--beta1", type=_fraction(1.0, closed=False))
-    t.add_argument("--g-loss", choices=training.G_LOSSES, help="default: non_saturating")
+    t.add_argument("--g-loss", choices=config.G_LOSSES, help="default: non_saturating")
     t.add_argument("--label-smoothing", type=_fraction(1.0, closed=False),
                    help="one-sided: real target = 1 - X")
     t.add_argument("--real-labels", type=_label_range, metavar="LO,HI",
@@ -211,7 +213,7 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
                    help="soft fake targets drawn from [LO, HI], e.g. 0.0,0.3")
     t.add_argument("--flip-prob", type=_fraction(1.0, closed=True),
                    help="noisy labels: swap probability (default 0)")
-    t.add_argument("--d-batches", choices=training.D_BATCHES, help="default: separate")
+    t.add_argument("--d-batches", choices=config.D_BATCHES, help="default: separate")
     t.add_argument("--d-steps", type=_positive_int, help="D updates per G update (default 1)")
     t.add_argument("--g-dropout", type=_fraction(1.0, closed=False),
                    help="dropout in G (default 0)")
@@ -227,6 +229,17 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
                    help="how the steps compute, e.g. mixed_precision=mixed_bfloat16 (Keras) or "
                         "channels_last,autocast=bf16 (PyTorch); 'plain' = every option off; "
                         "default: the measured defaults (dcgan_lab.speed.DEFAULTS)")
+    d = t.add_argument_group(
+        "data-parallel training", "--batch-size is then the global batch, split evenly; PyTorch "
+        "runs under torchrun (torchrun --standalone --nproc_per_node N -m dcgan_lab.cli train "
+        "RECIPE --distributed ...; gloo on CPUs, one GPU per process with nccl), Keras with "
+        "MirroredStrategy in one process (the train_step style)")
+    d.add_argument("--distributed", action="store_true",
+                   help="train data-parallel (with every option above but --device and --speed)")
+    d.add_argument("--devices", type=_positive_int, metavar="N",
+                   help="Keras: use the first N GPUs (default all)")
+    d.add_argument("--cpu-replicas", type=_positive_int, metavar="N",
+                   help="Keras, no GPU: split the CPU into N logical devices")
     return t
 
 
@@ -348,7 +361,7 @@ _OPTION_ARGS = {
 }
 
 
-def _options(args: argparse.Namespace, saved: training.Config | None) -> training.TrainOptions:
+def _options(args: argparse.Namespace, saved: config.Config | None) -> config.TrainOptions:
     """The options given on the command line; with ``--resume``, the others come from the run's
     config.json (so ``--resume`` alone continues the run as it was started)."""
     given = {f: getattr(args, a) for f, a in _OPTION_ARGS.items() if getattr(args, a) is not None}
@@ -356,8 +369,8 @@ def _options(args: argparse.Namespace, saved: training.Config | None) -> trainin
         old = saved.to_dict()
         keep = {f: old[f] for f in _OPTION_ARGS if f in old}
         keep.update(metric_every=old.get("metric_every"))
-        return training.TrainOptions(**{**keep, **given})
-    return training.TrainOptions(**given)
+        return config.TrainOptions(**{**keep, **given})
+    return config.TrainOptions(**given)
 
 
 def _name_option(message: str) -> str:
@@ -368,24 +381,56 @@ def _name_option(message: str) -> str:
     return message
 
 
+def _check_distributed(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Usage errors of the options that belong to one kind of run only."""
+    if args.device is not None and args.framework != "torch":
+        parser.error("--device applies to --framework torch only")
+    if args.distributed:
+        for option, value in (("--device", args.device), ("--speed", args.speed)):
+            if value is not None:
+                parser.error(f"{option} does not apply with --distributed (torchrun picks each "
+                             f"process's device; the step is the plain one)")
+        if args.framework == "keras" and args.keras_style == "stacked":
+            parser.error("--keras-style stacked does not apply with --distributed (Keras trains "
+                         "the train_step style under MirroredStrategy)")
+    if (args.devices is not None or args.cpu_replicas is not None) and not (
+            args.distributed and args.framework == "keras"):
+        parser.error("--devices and --cpu-replicas apply to --distributed --framework keras only")
+
+
+def _distributed_train(args: argparse.Namespace, kwargs: dict):
+    """The data-parallel ``train`` of ``args.framework`` (see
+    :func:`dcgan_lab.frameworks.distributed`), with the Keras strategy in ``kwargs``."""
+    module = frameworks.distributed(args.framework)
+    if args.framework == "keras":
+        kwargs["strategy"] = module.make_strategy(args.cpu_replicas, args.devices)
+        strategy = kwargs["strategy"]
+        print(f"MirroredStrategy over {strategy.num_replicas_in_sync} replicas: "
+              f"{', '.join(strategy.extended.worker_devices)}", flush=True)
+    return module.train
+
+
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Train a recipe into a run folder; every argument is checked before anything is written."""
-    from .checkpoint import check_output_folder
+    from .run.atomic import check_output_folder
 
     out = args.out or Path("runs") / f"{args.recipe}-{args.framework or 'torch'}"
     check_output_folder(out)
-    run = training.RunDir(out)
+    run = rundir.RunDir(out)
     saved = run.read_config() if args.resume and run.config_path.exists() else None
     if saved is not None and saved.recipe != args.recipe:
-        raise training.RunDirError(f"{out} holds a {saved.recipe} run, not {args.recipe}: "
+        raise config.RunDirError(f"{out} holds a {saved.recipe} run, not {args.recipe}: "
                                    f"choose another --out")
     options = _options(args, saved)
     args.framework = args.framework or (saved.framework if saved is not None else "torch")
+    _check_distributed(args, parser)
+    if args.distributed and args.framework == "keras":  # MirroredStrategy trains GAN.train_step
+        options = options.replace(keras_style="train_step")
     data = args.data
     if data is None and saved is not None and not saved.data.startswith("<"):
         data = saved.data  # the data set or folder the run was started on
     try:  # option values out of range are usage errors (exit 2), found before any import
-        cfg = training.resolve(args.recipe, args.framework, options, args.profile, data)
+        cfg = config.resolve(args.recipe, args.framework, options, args.profile, data)
     except ValueError as e:
         parser.error(_name_option(str(e)))
     speed_options = None
@@ -396,20 +441,25 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             speed_options = speed_mod.parse(args.speed, args.framework)
         except ValueError as e:
             parser.error(f"argument --speed: {e}")
-    training.check_data_source(cfg.data)
-    if not args.resume or saved is None:  # a folder holding a run or other files: refused now
+    streams.check_data_source(cfg.data)
+    checked = not args.resume or saved is None
+    if checked:  # a folder holding a run or other files: refused now (the loop checks it else)
         run.check(cfg, resume=args.resume, force=args.force)
-    mod = frameworks.get(args.framework)
-    train = _function(mod, "train", args.framework)
     kwargs = dict(options=options, profile=args.profile, data=data, resume=args.resume,
-                  force=args.force, progress=not args.no_progress, speed=speed_options)
-    if args.device is not None:
-        if args.framework != "torch":
-            parser.error("--device applies to --framework torch only")
-        kwargs["device"] = args.device
-    print(f"training {cfg.recipe} with {args.framework} ({cfg.profile} profile: {cfg.steps} steps "
-          f"of batch {cfg.batch_size}) into {out}")
+                  force=args.force, progress=not args.no_progress, resolved=cfg, checked=checked)
+    if args.distributed:
+        train = _distributed_train(args, kwargs)
+    else:
+        train = _function(frameworks.get(args.framework), "train", args.framework)
+        kwargs["speed"] = speed_options
+        if args.device is not None:
+            kwargs["device"] = args.device
+    if os.environ.get("RANK", "0") == "0":  # under torchrun: process 0 speaks
+        print(f"training {cfg.recipe} with {args.framework} ({cfg.profile} profile: {cfg.steps} "
+              f"steps of batch {cfg.batch_size}) into {out}")
     history = train(args.recipe, out, **kwargs)
+    if os.environ.get("RANK", "0") != "0":
+        return 0
     last = history.rows[-1] if len(history) else {}
     summary = ", ".join(f"{k}={last[k]:.3f}" for k in ("loss_d", "loss_g", "d_real", "d_fake")
                         if k in last)
@@ -420,32 +470,29 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Draw a grid of samples into a new PNG (an existing one only with --force)."""
-    from . import viz
-    from .checkpoint import check_output_file, write_output
+    from . import figures
+    from .run.atomic import check_output_file, write_output
 
-    cfg = training.RunDir(args.run_dir).read_config()
+    cfg = rundir.RunDir(args.run_dir).read_config()
     check_output_file(args.out, "--out", force=args.force)
     mod = frameworks.get(cfg.framework)
     G = _function(mod, "load_generator", cfg.framework)(args.run_dir)
     images = _function(mod, "sample", cfg.framework)(G, args.n, seed=args.seed)
     nrow = args.nrow or math.ceil(math.sqrt(args.n))
-    write_output(args.out, lambda tmp: viz.save_png(images, tmp, nrow=nrow), "--out")
+    write_output(args.out, lambda tmp: figures.save_png(images, tmp, nrow=nrow), "--out")
     print(f"wrote {args.out}: {args.n} samples of {cfg.recipe} ({cfg.framework}, seed {args.seed})")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Score a run's generator against real test images (see :func:`dcgan_lab.evaluation.evaluate`)."""
+    """Score a run's generator against real test images (see :func:`dcgan_lab.scoring.evaluation.evaluate`)."""
     import json
-    import warnings
 
-    import numpy as np
+    from .scoring import classifier, evaluation
 
-    from . import classifier, data, evaluation, metrics
-
-    run = training.RunDir(args.run_dir)
+    run = rundir.RunDir(args.run_dir)
     if not run.path.is_dir():
-        raise training.RunDirError(f"{run.path} is not a run folder: no such folder")
+        raise config.RunDirError(f"{run.path} is not a run folder: no such folder")
     cfg = run.read_config()
     dataset = cfg.data
     if dataset not in classifier.DATASETS:
@@ -460,32 +507,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     mod = frameworks.get(cfg.framework)
     G = _function(mod, "load_generator", cfg.framework)(run.path)
 
-    with warnings.catch_warnings():  # the embedded-sample fallback is reported below instead
-        warnings.simplefilter("ignore")
-        real, _ = data.load(dataset, "test", verbose=False)
-    src = data.last_source(dataset)
-    n = args.n
-    # the real reference: a seeded subset of n test images; n more (disjoint) give the floor
-    order = np.random.default_rng([args.seed, 7]).permutation(len(real))
-    if n > len(real):
-        print(f"note: only {len(real)} real {dataset} test images were loaded"
-              f"{' (the embedded sample)' if src is not None and src.origin == 'sample' else ''}"
-              f": N capped at {len(real)} (asked for {args.n})")
-        n = len(real)
-    elif src is not None and src.origin == "sample":
-        print(f"note: the real {dataset} test images are the embedded sample ({len(real)} "
-              f"images), not the full data set")
-    ref = real[np.sort(order[:n])]
+    subsets = evaluation.real_subsets(dataset, args.n, seed=args.seed)
+    for note in subsets.notes:
+        print(note)
+    n = subsets.n
     images = _function(mod, "sample", cfg.framework)(G, n, seed=args.seed)
     try:
-        scores = evaluation.evaluate(images, dataset, seed=args.seed, real=ref)
+        scores = evaluation.evaluate(images, dataset, seed=args.seed, real=subsets.reference,
+                                     floor_real=subsets.floor)
     except ValueError as e:
         raise _CannotEvaluate(f"{run.path}: {e}") from None
-    floor = None
-    if len(real) >= 2 * n:  # real vs real: the distance that sampling alone gives at this N
-        other = real[np.sort(order[n:2 * n])]
-        floor = metrics.frechet_distance(evaluation.classify(ref, dataset)[0],
-                                         evaluation.classify(other, dataset)[0])
+    floor = scores.get("real_fid_floor")
 
     print(f"evaluate {run.path}: {cfg.recipe} ({cfg.framework}), {n} samples (seed {args.seed}) "
           f"against {n} real {dataset} test images")
@@ -512,18 +544,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_import_weights(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Import a canonical generator (and discriminator) into a run folder."""
-    from .checkpoint import check_output_folder
+    from .run.atomic import check_output_folder
 
     if args.framework == "torch" and args.recipe != "dcgan64":
         parser.error(f"--recipe {args.recipe}: a canonical PyTorch source exists for dcgan64 only")
     check_output_folder(args.out)
-    frameworks.get(args.framework)
-    if args.framework == "torch":
-        from .interop import import_torch as do_import
-    else:
-        from .interop_keras import import_keras as do_import
-    report = do_import(args.path, args.recipe, args.out, discriminator=args.discriminator,
-                       force=args.force)
+    from .interop import import_weights
+
+    report = import_weights(args.framework, args.path, args.recipe, args.out,
+                            discriminator=args.discriminator, force=args.force)
     print(f"imported {args.path} as {args.recipe} ({args.framework}) into {report.run_dir}")
     for what, given, diff in (("generator", args.path, report.g_max_diff),
                               ("discriminator", args.discriminator, report.d_max_diff)):
@@ -543,9 +572,9 @@ def cmd_import_weights(args: argparse.Namespace, parser: argparse.ArgumentParser
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a run's generator to ONNX, checked with onnxruntime."""
-    from . import onnx_export
+    from .interop import onnx_export
 
-    cfg = training.RunDir(args.run_dir).read_config()
+    cfg = rundir.RunDir(args.run_dir).read_config()
     frameworks.get(cfg.framework)
     diff = onnx_export.export(args.run_dir, args.onnx, force=args.force)
     size = args.onnx.stat().st_size / 1e6

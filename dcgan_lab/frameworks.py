@@ -2,9 +2,10 @@
 
 ``get("torch")`` is the package ``dcgan_lab.torch``, ``get("keras")`` the package
 ``dcgan_lab.keras``, imported on the first call; both hold the same names (``train``, ``sample``,
-``load_generator``, ``build``, ``Backend``, ...). An unknown name is a ``ValueError`` naming the
+``load_generator``, ``build``, ``Backend``, ...); :func:`distributed` is the data-parallel
+trainer of either (``dcgan-lab train --distributed``). An unknown name is a ``ValueError`` naming the
 choices; a framework that is not installed is a :class:`FrameworkMissing` naming the pip extra
-that installs it. The command line, the ablation runner, :mod:`dcgan_lab.evaluation` and the
+that installs it. The command line, the ablation runner, :mod:`dcgan_lab.scoring.evaluation` and the
 ONNX export all go through here, at call time, so no framework-free module imports a trainer at
 import time.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from .training import FRAMEWORKS as NAMES  # ("torch", "keras"): the command line's choices
+from .run.config import FRAMEWORKS as NAMES  # ("torch", "keras"): the command line's choices
 
 #: name -> the pip extra that installs it (``pip install 'dcgan-lab[torch]'``)
 EXTRAS = {"torch": "torch", "keras": "keras"}
@@ -43,3 +44,11 @@ def get(name: str) -> ModuleType:
         raise FrameworkMissing(f"the {name} side is not available ({e}); install it with "
                                f"pip install 'dcgan-lab[{EXTRAS[name]}]'") from None
     return package
+
+
+def distributed(name: str) -> ModuleType:
+    """The data-parallel trainer of framework ``name``: ``dcgan_lab.<name>.distributed``
+    (``torchrun`` + DDP for torch, ``MirroredStrategy`` for Keras), imported now."""
+    import importlib
+
+    return importlib.import_module(f"{get(name).__name__}.distributed")

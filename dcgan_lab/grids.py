@@ -1,8 +1,8 @@
 """Image grids to files: :func:`make_grid`, :func:`save_png`, :func:`save_gif` (numpy + Pillow).
 
 The part of the figures that the run loop needs (a grid of the fixed ``z`` every
-``sample_every`` steps, the GIF at the end), apart from :mod:`dcgan_lab.viz` so that the loop
-never imports the figures, tables or scoring code. ``dcgan_lab.viz`` re-exports all three.
+``sample_every`` steps, the GIF at the end), apart from :mod:`dcgan_lab.figures` so that the loop
+never imports the figures, tables or scoring code. ``dcgan_lab.figures`` re-exports all three.
 
 Every function accepts images as numpy arrays, torch tensors or TF tensors, uint8 (0..255) or
 float in [-1, 1], channels-last (NHWC, Keras) or channels-first (NCHW, PyTorch), grayscale or RGB.

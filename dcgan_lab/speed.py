@@ -1,7 +1,7 @@
 """Speed options of both trainers, with no framework inside.
 
 A :class:`Speed` says *how* a run computes, never *what*: every option keeps the data, ``z``
-and the label noise of each step (the stateless streams of :mod:`dcgan_lab.training`), so a run
+and the label noise of each step (the stateless streams of :mod:`dcgan_lab.run`), so a run
 with an option on gives the losses of the run with it off -- exactly for the input pipeline
 options, to float rounding for the memory layout and compilers, to bfloat16 rounding for the
 mixed-precision ones. That is why speed options are arguments of ``train`` and not fields of the

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dcgan_lab.evaluation import Callback, classify, sample
-from dcgan_lab.metrics import ModeCoverage, mode_coverage
-from dcgan_lab.training import TrainOptions
+from .run.config import TrainOptions
+from .scoring.evaluation import Callback, classify, sample
+from .scoring.metrics import ModeCoverage, mode_coverage
 
 if TYPE_CHECKING:
-    from dcgan_lab.classifier import Classifier
+    from .scoring.classifier import Classifier
 
 N_MODES = 1000
 
@@ -36,7 +36,7 @@ def make(n: int, seed: int = 0, split: str = "train") -> tuple[np.ndarray, np.nd
 
     Digits are drawn uniformly at random (with replacement) from the MNIST ``split``.
     """
-    from dcgan_lab.classifier import load_real
+    from .scoring.classifier import load_real
 
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -62,9 +62,9 @@ def modes(images: np.ndarray, classifier: Classifier | None = None) -> np.ndarra
     """Mode (0..999) of each stacked image: every channel classified by the MNIST classifier.
 
     ``images``: uint8 or float in [-1, 1], NHWC or NCHW. ``classifier``: a
-    ``dcgan_lab.classifier.Classifier`` for MNIST (default: the shipped one).
+    ``dcgan_lab.scoring.classifier.Classifier`` for MNIST (default: the shipped one).
     """
-    from dcgan_lab import classifier as clf_mod
+    from .scoring import classifier as clf_mod
 
     clf = classifier if classifier is not None else clf_mod.get("mnist")
     x = _channels_last(images)
@@ -117,13 +117,13 @@ def train_stacked(
     """
     import torch
 
-    from dcgan_lab import training
-    from dcgan_lab.history import History
-    from dcgan_lab.torch.train import pick_device, train_step
+    from .run import config, loop
+    from .run.history import History
+    from .torch.step import pick_device, train_step
 
     opts = options or TrainOptions()
     opts = opts.replace(seed=seed, steps=steps or opts.steps, batch_size=batch_size or opts.batch_size)
-    cfg = training.resolve("torch-mnist", "torch", opts, profile)
+    cfg = config.resolve("torch-mnist", "torch", opts, profile)
     if data.ndim != 4 or data.shape[1:] != (28, 28, 3) or data.dtype != np.uint8:
         raise ValueError(f"data must be uint8 (N, 28, 28, 3) stacked-MNIST images, got {data.dtype} "
                          f"{data.shape}")
@@ -139,7 +139,7 @@ def train_stacked(
     for step in range(1, cfg.steps + 1):
         t0 = time.perf_counter()
         m = train_step(step, G, D, opt_g, opt_d, data, cfg, dev)
-        training.check_finite(step, loss_d=m["loss_d"], loss_g=m["loss_g"])
+        loop.check_finite(step, loss_d=m["loss_d"], loss_g=m["loss_g"])
         history.log(step=step, **m, seconds=time.perf_counter() - t0)
         for cb in callbacks:
             cb(step, G, D, history)
@@ -150,7 +150,7 @@ def stacked_evaluate(generator: Any, n: int = 1000, seed: int = 0) -> dict[str, 
     """Modes of Stacked MNIST covered by ``n`` samples of ``generator`` (or an image array).
 
     Each channel is classified by the shipped MNIST classifier
-    (:func:`dcgan_lab.evaluation.classify`); the mode is ``100 * red + 10 * green + blue``.
+    (:func:`dcgan_lab.scoring.evaluation.classify`); the mode is ``100 * red + 10 * green + blue``.
     Returns ``modes_covered`` (of 1000), ``kl`` (nats, to uniform; at most log 1000 = 6.91),
     ``n`` and ``uniform_expected``: the modes a perfect uniform generator would cover with ``n``
     samples, 1000 (1 - (1 - 1/1000)^n).

@@ -30,7 +30,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 ERROR_MARKERS = ("Traceback (most recent call last)", "Error in callback", "CellExecutionError",
                  "<Figure size")
 # The least number of loaded images (figures, grids, GIFs) each chapter must show; the same
-# numbers are asserted on the executed notebooks (tests/test_book_outputs.py).
+# numbers are asserted on the executed notebooks (tests/book/test_book_outputs.py).
 # 03 and 04: +4 each for their reference-run sections (samples, curves, GIF, latent walk)
 MIN_IMAGES = {"01": 3, "02": 2, "03": 8, "04": 8, "05": 3}
 LIVE_PAGE = "book/appendix_live.html"

@@ -11,12 +11,12 @@ CPUs differ: the kernels PyTorch dispatches (``ATEN_CPU_CAPABILITY``), the oneDN
 framework and its instruction set (``ONEDNN_MAX_CPU_ISA``), TensorFlow's oneDNN switch and the
 thread count change float sums in their last bits, and a GAN's steps carry those bits forward
 (after three steps the 64x64 recipes' losses differ by up to a few per cent at batch 8).
-``tests/test_golden.py`` therefore compares against the recorded numbers within tolerances per
+``tests/integration/test_golden.py`` therefore compares against the recorded numbers within tolerances per
 run, quantity and step, and ``--spread`` measures them: it reruns every golden run in child
 processes under each setting of :data:`TORCH_SETTINGS` / :data:`KERAS_SETTINGS`; a tolerance is
 :data:`SPREAD_FACTOR` times the largest relative difference seen (at least :data:`MIN_RTOL`). The
 first step's update norms hardly move with rounding (Adam's first step is about lr per weight),
-so a real change (lr x 1.01, another seed) fails by a wide margin (``tests/test_golden.py``).
+so a real change (lr x 1.01, another seed) fails by a wide margin (``tests/integration/test_golden.py``).
 
 Re-record deliberately (e.g. after a recipe's hyperparameters change) with::
 
@@ -159,18 +159,19 @@ def train_one(recipe: str, framework: str, style: str | None, folder: Path,
     ``GOLDEN_OPTIONS`` (``lr_g=...``, ``seed=...``): what a real change of results looks like.
     The run is ``train()``'s own: ``loop.run`` over the framework's ``Backend``.
     """
-    from dcgan_lab import data, loop, recipes, training
+    from dcgan_lab import data, recipes
+    from dcgan_lab.run import config, loop
 
-    options = training.TrainOptions(keras_style=style, **{**GOLDEN_OPTIONS, **changes})
+    options = config.TrainOptions(keras_style=style, **{**GOLDEN_OPTIONS, **changes})
     # Always the embedded sample's training images: the same batches on every machine, whatever
     # data folder or cache it has (a full data set draws other images at the same indices).
     images = data._read_sample(recipes.get(recipe).dataset, "train")[0]
-    cfg = training.resolve_run(recipe, framework, options, "smoke", images)
+    cfg = config.resolve_run(recipe, framework, options, "smoke", images)
     norms = _Norms(framework)
     if framework == "torch":
         import torch
 
-        backend = _watched(importlib.import_module("dcgan_lab.torch.train").Backend, norms)("cpu")
+        backend = _watched(importlib.import_module("dcgan_lab.torch.backend").Backend, norms)("cpu")
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
@@ -179,7 +180,7 @@ def train_one(recipe: str, framework: str, style: str | None, folder: Path,
         finally:
             torch.set_num_threads(before)
     else:
-        backend = _watched(importlib.import_module("dcgan_lab.keras.train").Backend, norms)()
+        backend = _watched(importlib.import_module("dcgan_lab.keras.backend").Backend, norms)()
         history = loop.run(cfg, backend, folder, data=images, progress=False, callbacks=[norms])
     return {**_state_hashes(folder, framework),
             "losses": {k: [float(v) for v in history[k]] for k in LOSSES},

@@ -82,7 +82,7 @@ def _torch_generator(run: Path, out: Path, cfg) -> tuple[int, np.ndarray]:
     """Write ``generator.pt`` (float16); return the checkpoint's step and fixed noise."""
     import torch
 
-    T = importlib.import_module("dcgan_lab.torch.train")  # the package exports a train()
+    T = importlib.import_module("dcgan_lab.torch.backend")  # the package exports a train()
 
     state = T.load_checkpoint(run / T.CHECKPOINT_NAME, cfg)
     weights = {k: (v.half() if v.is_floating_point() else v) for k, v in state["generator"].items()}
@@ -93,7 +93,7 @@ def _torch_generator(run: Path, out: Path, cfg) -> tuple[int, np.ndarray]:
 def _keras_generator(run: Path, out: Path, cfg) -> tuple[int, np.ndarray]:
     """Write a generator-only, float16, compressed ``checkpoint.keras.npz``; return its step and
     fixed noise. ``dcgan_lab.keras.load_generator`` builds the model and assigns these arrays."""
-    K = importlib.import_module("dcgan_lab.keras.train")  # the package exports a train()
+    K = importlib.import_module("dcgan_lab.keras.backend")  # the package exports a train()
 
     state = K.load_checkpoint(run / K.CHECKPOINT_NAME, cfg)
     header = dict(state["header"])
@@ -126,7 +126,7 @@ def _shrunk(path: Path) -> np.ndarray:
 
 def _real_floor(dataset: str, n: int, seed: int = 0) -> float:
     """FD of ``n`` random training photos against the ``n`` test photos evaluate compares with."""
-    from dcgan_lab import classifier, evaluation, metrics
+    from dcgan_lab.scoring import classifier, evaluation, metrics
 
     test, _ = classifier.load_real(dataset, "test")
     train, _ = classifier.load_real(dataset, "train")
@@ -157,11 +157,12 @@ def snapshot(run: Path, out: Path, *, n: int = 372, command: str | None = None,
              started: str | None = None, commit: str | None = None, note: str = "",
              evaluate: bool = True) -> dict:
     """Build the snapshot folder ``out`` from the run folder ``run``; return its evaluate.json."""
-    from dcgan_lab import training, viz
+    from dcgan_lab import figures
+    from dcgan_lab.run import rundir
 
     if out.resolve() == run.resolve():
         raise SystemExit(f"OUT_DIR {out} is the run folder itself: choose another folder")
-    rd = training.RunDir(run)
+    rd = rundir.RunDir(run)
     cfg = rd.read_config()
     if out.exists():
         shutil.rmtree(out)
@@ -195,20 +196,20 @@ def snapshot(run: Path, out: Path, *, n: int = 372, command: str | None = None,
         if cfg.framework == "torch":
             import torch
 
-            T = importlib.import_module("dcgan_lab.torch.train")  # the package exports a train()
+            T = importlib.import_module("dcgan_lab.torch.backend")  # the package exports a train()
             G = T.load_generator(out)
             with torch.no_grad():
                 images = T._to_uint8(G(torch.from_numpy(np.asarray(fixed, np.float32))))
         else:
             from dcgan_lab import data
-            K = importlib.import_module("dcgan_lab.keras.train")  # the package exports a train()
+            K = importlib.import_module("dcgan_lab.keras.backend")  # the package exports a train()
             images = data.to_uint8(K._generate(K.load_generator(out), np.asarray(fixed, np.float32)))
         last = rd.sample_path(step).name
-        viz.save_png(images, out / "samples" / last, nrow=int(np.ceil(np.sqrt(len(images)))))
+        figures.save_png(images, out / "samples" / last, nrow=int(np.ceil(np.sqrt(len(images)))))
         frames.append(out / "samples" / last)
     gif_frames = [frames[i] for i in np.unique(np.round(
         np.linspace(0, len(frames) - 1, min(GIF_FRAMES, len(frames)))).astype(int))]
-    viz.save_gif([_shrunk(p) for p in gif_frames], out / "training.gif", duration=400)
+    figures.save_gif([_shrunk(p) for p in gif_frames], out / "training.gif", duration=400)
 
     scores: dict = {}
     if evaluate:

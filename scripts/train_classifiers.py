@@ -1,4 +1,4 @@
-"""Train the small CNN classifiers that ``dcgan_lab.metrics`` uses as feature extractors.
+"""Train the small CNN classifiers that ``dcgan_lab.scoring.metrics`` uses as feature extractors.
 
     python scripts/train_classifiers.py                 # all four datasets
     python scripts/train_classifiers.py mnist --epochs 3 --threads 1
@@ -7,7 +7,7 @@ For each dataset it trains [conv3x3-BN-ReLU-maxpool] x 3 (x 4 for the 64x64 ``cl
 dense 128 -> dense 10 with PyTorch on the real training split (inputs scaled to [-1, 1], like GAN
 outputs; ``clothing64`` also reports its validation split after every epoch), folds BatchNorm into the
 convolutions, writes ``dcgan_lab/assets/classifier_{dataset}.npz`` (float16) and measures the
-test accuracy of the *shipped* weights with the numpy inference of ``dcgan_lab.classifier``,
+test accuracy of the *shipped* weights with the numpy inference of ``dcgan_lab.scoring.classifier``,
 recording it in ``classifier_{dataset}.json``.
 """
 
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dcgan_lab import classifier as C
+from dcgan_lab.scoring import classifier as C
 
 CHANNELS = (32, 64, 128)
 # epochs, augmentation: shift = random crop after padding by this many pixels (pad: "constant"

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ..metrics import softmax
+from ..scoring.metrics import softmax
 
 __all__ = [
     "EQUILIBRIUM_VALUE",

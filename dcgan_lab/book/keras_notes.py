@@ -4,10 +4,10 @@ the stacked trainer, picture strips of a run folder, and short source excerpts.
 Framework-free at import (numpy only); :func:`bn_mode_gap` works on any ``keras.Model`` and
 imports nothing itself, :func:`show_run_grids` imports matplotlib and Pillow when called.
 
-- :func:`sample_report` -- what the shipped classifier (:mod:`dcgan_lab.classifier`) says about
+- :func:`sample_report` -- what the shipped classifier (:mod:`dcgan_lab.scoring.classifier`) says about
   generated images: the share it classifies with confidence above a threshold, the classes it
-  sees (:func:`dcgan_lab.metrics.mode_coverage`) and the Fréchet distance to real images on its
-  features (:func:`dcgan_lab.metrics.fid`).
+  sees (:func:`dcgan_lab.scoring.metrics.mode_coverage`) and the Fréchet distance to real images on its
+  features (:func:`dcgan_lab.scoring.metrics.fid`).
 - :func:`bn_mode_gap` -- a discriminator's mean P(real) on the same images as
   ``D.train_on_batch`` computes it (D trainable: BatchNorm normalises with the batch's statistics)
   and as the stacked ``combined`` model computes it in Keras 3 (D frozen: BatchNorm uses its
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import metrics
+from ..scoring import metrics
 
 __all__ = ["SampleReport", "sample_report", "report_table", "BNModeGap", "bn_mode_gap", "pick_grids",
            "show_run_grids", "source_excerpt", "Compact", "compact"]
@@ -46,7 +46,7 @@ class SampleReport:
     """The shipped classifier's view of ``n`` generated images.
 
     ``confident``: share whose top softmax probability exceeds ``threshold``; ``coverage``: the
-    histogram of predicted classes (:class:`~dcgan_lab.metrics.ModeCoverage`), a class counting as
+    histogram of predicted classes (:class:`~dcgan_lab.scoring.metrics.ModeCoverage`), a class counting as
     covered when it holds at least ``min_share`` of the samples; ``fid``: Fréchet
     distance between the classifier features of the generated and the real images (comparable
     within this course only, not to published Inception FIDs).
@@ -82,7 +82,7 @@ def sample_report(fake: np.ndarray, real: np.ndarray, dataset: str = "mnist",
     Images are uint8 or float in [-1, 1], NHWC or NCHW (either framework's output), of the
     classifier's size (28x28x1 for ``mnist``/``fashion_mnist``, 32x32x3 for ``cifar10``).
     """
-    from .. import classifier
+    from ..scoring import classifier
 
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
@@ -205,7 +205,7 @@ def show_run_grids(run_dir: str | Path, n: int = 3, title: str | None = None,
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from ..training import RunDir
+    from ..run.rundir import RunDir
 
     run = RunDir(run_dir)
     paths = pick_grids(run.sample_paths(), n)

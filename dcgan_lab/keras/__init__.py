@@ -1,4 +1,13 @@
-"""Keras 3 twin of :mod:`dcgan_lab.torch`: the same names, NHWC tensors.
+"""Keras 3 twin of :mod:`dcgan_lab.torch`: the same modules and names, NHWC tensors.
+
+``models`` (the recipes' networks, :func:`build_for`), ``step`` (:class:`GAN` with its
+``train_step``, the stacked trainer and :func:`train_step`: read it first), ``backend`` (the run
+loop's :class:`Backend`, checkpoints, :func:`train`, :func:`sample`, :func:`load_generator`,
+the ``fit()`` callbacks), ``data`` and ``distributed`` (``MirroredStrategy``). The package holds
+every public name, d2l style::
+
+    from dcgan_lab import keras as d
+    d.train("dense-mnist", "runs/x")
 
 ``from dcgan_lab import keras as lab_keras`` never imports torch.
 """
@@ -12,26 +21,22 @@ from ..tfquiet import import_tensorflow as _import_tensorflow  # noqa: E402
 _import_tensorflow()  # before keras: TensorFlow's start-up notices stay out of outputs
 
 # Each submodule adds its public names here (keep the list in step with dcgan_lab/torch/__init__.py).
-from .data import make_dataset  # noqa: E402,F401
-from .models import build, summary  # noqa: E402,F401
-from .train import (  # noqa: E402,F401
+from .backend import (  # noqa: E402,F401
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
     DISCRIMINATOR_NAME,
-    GAN,
     GENERATOR_NAME,
     Backend,
     GANCheckpoint,
     GANMonitor,
     HistoryLogger,
-    StackedGAN,
     load_checkpoint,
     load_generator,
-    make_trainer,
     sample,
     save_checkpoint,
-    step_inputs,
     step_loader,
     train,
-    train_step,
 )
+from .data import make_dataset  # noqa: E402,F401
+from .models import build, build_for, summary  # noqa: E402,F401
+from .step import GAN, StackedGAN, make_trainer, step_inputs, train_step  # noqa: E402,F401

@@ -1,13 +1,13 @@
 """Data-parallel Keras training with ``tf.distribute.MirroredStrategy`` (one process, N devices).
 
-    python -m dcgan_lab.keras.distributed torch-mnist --steps 200 --batch-size 64 --out runs/mirrored
-    python -m dcgan_lab.keras.distributed torch-mnist --steps 400 --batch-size 64 \\
-        --out runs/mirrored --resume      # continue it to step 400
+    dcgan-lab train torch-mnist --framework keras --distributed --steps 200 --batch-size 64 \\
+        --out runs/mirrored
+    dcgan-lab train torch-mnist --distributed --steps 400 --out runs/mirrored --resume
 
 uses every visible GPU (``--devices 2`` takes the first two); ``--cpu-replicas 2`` splits the
 CPU into two logical devices instead (how it is tested: no GPU needed). ``--batch-size`` is the
 *global* batch. Each step draws the same inputs as the one-device trainer from the stateless
-streams (:func:`dcgan_lab.keras.train.step_inputs`) and hands replica ``i`` its contiguous slice
+streams (:func:`dcgan_lab.keras.step.step_inputs`) and hands replica ``i`` its contiguous slice
 of every batch. Three things make the run equal to one device on the whole batch:
 
 1. each replica divides its mean loss by the number of replicas (``GAN.replicas``) and the
@@ -17,13 +17,13 @@ of every batch. Three things make the run equal to one device on the whole batch
    statistics of the global batch;
 3. the reported metrics are the mean of the replicas' means over equal slices.
 
-The strategy trains the :class:`~dcgan_lab.keras.train.GAN` (``Model.train_step``) style, for
+The strategy trains the :class:`~dcgan_lab.keras.step.GAN` (``Model.train_step``) style, for
 every recipe: so the losses, the final weights and Adam's state equal those of
 ``dcgan_lab.keras.train`` with ``keras_style="train_step"`` and the same batch size, to float
-rounding (tested on 2 logical CPUs in ``tests/test_distributed.py``) -- except with dropout,
+rounding (tested on 2 logical CPUs in ``tests/integration/test_distributed.py``) -- except with dropout,
 drawn per replica.
 
-The loop is the one of every trainer (:func:`dcgan_lab.loop.run`, with
+The loop is the one of every trainer (:func:`dcgan_lab.run.loop.run`, with
 :class:`DistributedBackend`): the run folder gets ``config.json``, ``history.csv``, samples,
 ``checkpoint.keras.npz``, ``generator.keras`` and ``discriminator.keras``, and ``--resume``
 continues it. The checkpoint holds the plain variables, as the one-device trainer's does: either
@@ -32,9 +32,7 @@ trainer resumes the other's run of the same settings (``train_step`` style).
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -43,12 +41,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from .. import loop, recipes, training  # noqa: E402
-from ..history import History  # noqa: E402
-from ..training import TrainOptions, shard  # noqa: E402
-from .train import GAN, Backend, _seed  # noqa: E402
+from .. import recipes  # noqa: E402
+from ..run import config, loop  # noqa: E402
+from ..run.config import TrainOptions  # noqa: E402
+from ..run.history import History  # noqa: E402
+from ..run.streams import shard  # noqa: E402
+from .backend import Backend, _seed  # noqa: E402
+from .step import GAN  # noqa: E402
 
-__all__ = ["DistributedBackend", "make_strategy", "shard", "synchronize_batchnorm", "train", "main"]
+__all__ = ["DistributedBackend", "make_strategy", "shard", "synchronize_batchnorm", "train"]
 
 
 def make_strategy(cpu_replicas: int | None = None,
@@ -80,8 +81,8 @@ def synchronize_batchnorm(model: keras.Model) -> int:
 
 
 class DistributedBackend(Backend):
-    """The Keras backend of :func:`dcgan_lab.loop.run` under a ``tf.distribute`` strategy: the
-    :class:`~dcgan_lab.keras.train.GAN` built in the strategy's scope with synchronised
+    """The Keras backend of :func:`dcgan_lab.run.loop.run` under a ``tf.distribute`` strategy: the
+    :class:`~dcgan_lab.keras.step.GAN` built in the strategy's scope with synchronised
     BatchNorm, each replica's slice of the step's inputs, the metrics averaged over replicas."""
 
     def __init__(self, strategy: tf.distribute.Strategy):
@@ -89,21 +90,19 @@ class DistributedBackend(Backend):
         self.strategy = strategy
         self.replicas = strategy.num_replicas_in_sync
 
-    def label(self, cfg: training.Config) -> str:
+    def label(self, cfg: config.Config) -> str:
         return f"{cfg.recipe} (keras, {self.replicas} replicas)"
 
-    def resume_command(self, cfg: training.Config, out_dir: Path) -> str:
-        return (f"python -m dcgan_lab.keras.distributed {cfg.recipe} "
-                f"{training.run_arguments(cfg)} --out {out_dir} --resume (and the same "
-                f"--devices or --cpu-replicas)")
+    def resume_command(self, cfg: config.Config, out_dir: Path) -> str:
+        return (f"dcgan-lab train {cfg.recipe} --distributed --out {out_dir} --resume (and the "
+                f"same --devices or --cpu-replicas)")
 
-    def build(self, cfg: training.Config) -> None:
-        from .models import build
+    def build(self, cfg: config.Config) -> None:
+        from .models import build_for
 
         _seed(cfg.seed)  # the same initial weights as the one-device trainer
         with self.strategy.scope():  # variables mirrored on every replica, optimisers aware of it
-            G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
-                         d_activation=cfg.d_activation)
+            G, D = build_for(cfg)
             synchronize_batchnorm(G)
             synchronize_batchnorm(D)
             self.trainer = GAN.from_config_of(cfg, G, D)
@@ -118,7 +117,7 @@ class DistributedBackend(Backend):
 
         self.distributed_step = distributed_step
 
-    def step(self, step: int, images: np.ndarray, cfg: training.Config,
+    def step(self, step: int, images: np.ndarray, cfg: config.Config,
              inputs: dict[str, np.ndarray]) -> dict[str, float]:
         per_replica = self.strategy.experimental_distribute_values_from_function(
             lambda ctx: {k: tf.constant(v) for k, v in
@@ -129,47 +128,18 @@ class DistributedBackend(Backend):
 def train(recipe: str | recipes.Recipe, out_dir: str | Path, *,
           strategy: tf.distribute.Strategy, options: TrainOptions | None = None,
           profile: str | None = None, data: str | np.ndarray | None = None,
-          resume: bool = False, force: bool = False, progress: bool = True) -> History:
+          resume: bool = False, force: bool = False, progress: bool = True,
+          resolved: config.Config | None = None, checked: bool = False) -> History:
     """Train ``recipe`` (``Model.train_step`` style) data-parallel under ``strategy``.
 
     ``options.batch_size`` is the global batch, split evenly over the replicas; ``resume``
     continues the run saved in ``out_dir``, ``force`` starts afresh there.
+
+    ``resolved``: the run's :class:`~dcgan_lab.run.config.Config` as a caller already resolved
+    it from the same arguments (the command line), and ``checked`` that it checked the folder
+    against it: each check is then made once.
     """
     options = (options or TrainOptions()).replace(keras_style="train_step")
-    cfg = training.resolve_run(recipe, "keras", options, profile, data)
+    cfg = resolved or config.resolve_run(recipe, "keras", options, profile, data)
     return loop.run(cfg, DistributedBackend(strategy), out_dir, data=data, resume=resume,
-                    force=force, progress=progress)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m dcgan_lab.keras.distributed RECIPE --batch-size B --out DIR [--cpu-replicas N]``."""
-    p = argparse.ArgumentParser(prog="python -m dcgan_lab.keras.distributed",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("recipe", choices=recipes.names())
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None, help="the global batch")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--profile", default=None, help="smoke, cpu or gpu (budget of the recipe)")
-    p.add_argument("--data", default=None, help="data set name or folder of photos")
-    p.add_argument("--devices", type=int, default=None, help="use the first N GPUs (default all)")
-    p.add_argument("--cpu-replicas", type=int, default=None,
-                   help="no GPU: split the CPU into N logical devices")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run saved in --out to --steps (with the run's --batch-size, "
-                        "--seed and --data)")
-    p.add_argument("--force", action="store_true", help="start afresh in a folder holding a run")
-    p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
-    strategy = make_strategy(args.cpu_replicas, args.devices)
-    print(f"MirroredStrategy over {strategy.num_replicas_in_sync} replicas: "
-          f"{', '.join(strategy.extended.worker_devices)}", flush=True)
-    train(args.recipe, args.out, strategy=strategy,
-          options=TrainOptions(steps=args.steps, batch_size=args.batch_size, seed=args.seed),
-          profile=args.profile, data=args.data, resume=args.resume, force=args.force,
-          progress=not args.quiet)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+                    force=force, progress=progress, checked=checked)

@@ -49,7 +49,7 @@ class TF1BatchNormalization(L.BatchNormalization):
     untouched (the layer is frozen) -- gradients still flow through the batch statistics to the
     layer's input. Every other case is the stock layer's: trainable layers in training mode
     update the moving statistics, ``training=False`` uses them. The variables, their count and
-    the saved config are those of ``BatchNormalization``, so :mod:`dcgan_lab.port` pairs it with
+    the saved config are those of ``BatchNormalization``, so :mod:`dcgan_lab.interop.port` pairs it with
     ``torch.nn.BatchNorm2d`` as usual. (Masks and batch renormalisation are left to the stock
     code path.)
     """
@@ -338,3 +338,11 @@ def summary(model: keras.Model) -> ShapeTable:
     title = f"{base} {kind} (Keras, H x W x C)"
     return ShapeTable.from_rows(rows, title=title, layout="HWC",
                                 non_trainable_params=count(model.non_trainable_weights))
+
+
+def build_for(cfg, **kwargs):
+    """:func:`build` of a run's :class:`~dcgan_lab.run.config.Config`: its recipe with its
+    ``g_dropout``, ``g_activation`` and ``d_activation`` (the one place a run's models are
+    built from its config; ``kwargs`` go to :func:`build`)."""
+    return build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                 d_activation=cfg.d_activation, **kwargs)

@@ -1,14 +1,17 @@
 """Data-parallel training with PyTorch DistributedDataParallel, launched by ``torchrun``.
 
-    torchrun --standalone --nproc_per_node 2 -m dcgan_lab.torch.distributed torch-mnist \\
+    torchrun --standalone --nproc_per_node 2 -m dcgan_lab.cli train torch-mnist --distributed \\
         --steps 200 --batch-size 64 --out runs/ddp
-    torchrun --standalone --nproc_per_node 2 -m dcgan_lab.torch.distributed torch-mnist \\
-        --steps 400 --batch-size 64 --out runs/ddp --resume     # continue it to step 400
+    torchrun --standalone --nproc_per_node 2 -m dcgan_lab.cli train torch-mnist --distributed \\
+        --steps 400 --out runs/ddp --resume     # continue it to step 400
+
+(``dcgan-lab train --distributed`` takes every option of ``dcgan-lab train``; the command line
+chooses this module through :func:`dcgan_lab.frameworks.distributed`.)
 
 (``--nproc_per_node`` = the number of GPUs; on CPUs it runs on the ``gloo`` backend, on GPUs on
 ``nccl``, one GPU per process.) ``--batch-size`` is the *global* batch: every process draws the
-same inputs of the step from the stateless streams of :mod:`dcgan_lab.training`
-(:func:`dcgan_lab.torch.train.step_inputs`) and keeps its slice of the batch dimension -- what a
+same inputs of the step from the stateless streams of :mod:`dcgan_lab.run`
+(:func:`dcgan_lab.torch.step.step_inputs`) and keeps its slice of the batch dimension -- what a
 ``DistributedSampler`` does, without a sampler and without any process-to-process traffic for
 the data. Three things make the run equal to one process on the whole batch:
 
@@ -21,10 +24,10 @@ the data. Three things make the run equal to one process on the whole batch:
 
 So the losses, the final weights and Adam's state equal those of ``dcgan_lab.torch.train`` with
 the same batch size, to float rounding (tested with 2 gloo processes in
-``tests/test_distributed.py``) -- except with dropout, whose masks each process draws for its own
+``tests/integration/test_distributed.py``) -- except with dropout, whose masks each process draws for its own
 slice (from ``torch.manual_seed`` of (seed, step, rank), so that a resume draws them again).
 
-The loop is the one of every trainer (:func:`dcgan_lab.loop.run`, with :class:`DistributedBackend`):
+The loop is the one of every trainer (:func:`dcgan_lab.run.loop.run`, with :class:`DistributedBackend`):
 every process runs it in lockstep and process 0 alone writes the run folder (config, history,
 samples, ``checkpoint.pt``, ``generator.pt``). The checkpoint holds the plain models' state dicts
 (BatchNorm's keys, no ``module.`` prefix): ``--resume`` restores it in every process, and the
@@ -34,9 +37,7 @@ one continues a one-process run of the same settings.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +45,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .. import loop, recipes, training
-from ..history import History
-from ..training import TrainOptions, shard
-from .train import Backend
+from .. import recipes
+from ..run import config, loop
+from ..run.config import TrainOptions
+from ..run.history import History
+from ..run.streams import shard
+from .backend import Backend
 
-__all__ = ["DistributedBackend", "GlobalBatchNorm", "convert_batchnorm", "shard", "train", "main"]
+__all__ = ["DistributedBackend", "GlobalBatchNorm", "convert_batchnorm", "shard", "train"]
 
 
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -118,8 +121,9 @@ def convert_batchnorm(module: nn.Module, device: torch.device, group=None) -> nn
 def _setup() -> tuple[int, int, torch.device]:
     """Join the process group torchrun describes (RANK, WORLD_SIZE, ...); (rank, world, device)."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        raise RuntimeError("dcgan_lab.torch.distributed runs under torchrun: torchrun --standalone "
-                           "--nproc_per_node 2 -m dcgan_lab.torch.distributed RECIPE ...")
+        raise RuntimeError("dcgan-lab train --distributed (PyTorch) runs under torchrun: torchrun "
+                           "--standalone --nproc_per_node 2 -m dcgan_lab.cli train RECIPE "
+                           "--distributed ...")
     local = int(os.environ.get("LOCAL_RANK", 0))
     if torch.cuda.is_available():
         torch.cuda.set_device(local)
@@ -132,7 +136,7 @@ def _setup() -> tuple[int, int, torch.device]:
 
 
 class DistributedBackend(Backend):
-    """The backend of one process of a ``torchrun`` run for :func:`dcgan_lab.loop.run`: the models
+    """The backend of one process of a ``torchrun`` run for :func:`dcgan_lab.run.loop.run`: the models
     with global-batch BatchNorm under DDP, this process's slice of every step's inputs, the
     metrics averaged over the processes; process 0 (``writer``) writes the files."""
 
@@ -140,23 +144,22 @@ class DistributedBackend(Backend):
         super().__init__(device, speed=None)  # the plain step (no channels-last, compile, amp)
         self.rank, self.world, self.writer = rank, world, rank == 0
 
-    def label(self, cfg: training.Config) -> str:
+    def label(self, cfg: config.Config) -> str:
         return f"{cfg.recipe} (torch, {self.world} processes)"
 
-    def resume_command(self, cfg: training.Config, out_dir: Path) -> str:
-        return (f"torchrun --standalone --nproc_per_node {self.world} -m dcgan_lab.torch."
-                f"distributed {cfg.recipe} {training.run_arguments(cfg)} --out {out_dir} --resume")
+    def resume_command(self, cfg: config.Config, out_dir: Path) -> str:
+        return (f"torchrun --standalone --nproc_per_node {self.world} -m dcgan_lab.cli train "
+                f"{cfg.recipe} --distributed --out {out_dir} --resume")
 
-    def build(self, cfg: training.Config) -> None:
+    def build(self, cfg: config.Config) -> None:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        from .models import build
+        from .models import build_for
 
         dist.barrier()  # every process has checked the folder (and read a checkpoint) before
         #                 process 0 writes anything in it
         torch.manual_seed(cfg.seed)  # the same initial weights in every process (DDP checks)
-        G, D = build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
-                     d_activation=cfg.d_activation)
+        G, D = build_for(cfg)
         group = dist.new_group(backend="gloo") if self.device.type == "cpu" else None
         G = convert_batchnorm(G, self.device, group).to(self.device)
         D = convert_batchnorm(D, self.device, group).to(self.device)
@@ -171,7 +174,7 @@ class DistributedBackend(Backend):
         dist.barrier()  # every process has read the checkpoint and the history
         return step
 
-    def step(self, step: int, images: np.ndarray, cfg: training.Config,
+    def step(self, step: int, images: np.ndarray, cfg: config.Config,
              inputs: dict[str, torch.Tensor]) -> dict[str, float]:
         seed = np.random.SeedSequence([cfg.seed, step, self.rank]).generate_state(1)[0]
         torch.manual_seed(int(seed))  # this slice's dropout masks, the same after a resume
@@ -186,48 +189,22 @@ class DistributedBackend(Backend):
 def train(recipe: str | recipes.Recipe, out_dir: str | Path, *,
           options: TrainOptions | None = None, profile: str | None = None,
           data: str | np.ndarray | None = None, resume: bool = False, force: bool = False,
-          progress: bool = True) -> History:
+          progress: bool = True,
+          resolved: config.Config | None = None, checked: bool = False) -> History:
     """Train ``recipe`` data-parallel over the processes of ``torchrun``; returns the history.
 
     ``options.batch_size`` is the global batch (split evenly over the processes). ``resume``
     continues the run saved in ``out_dir`` (every process restores its checkpoint); ``force``
     starts afresh there. Every process returns the same :class:`History`; process 0 writes the
     run folder ``out_dir``, and every process returns once it is complete.
+
+    ``resolved``: the run's :class:`~dcgan_lab.run.config.Config` as a caller already resolved
+    it from the same arguments (the command line), and ``checked`` that it checked the folder
+    against it: each check is then made once.
     """
     rank, world, device = _setup()
-    cfg = training.resolve_run(recipe, "torch", options, profile, data)
+    cfg = resolved or config.resolve_run(recipe, "torch", options, profile, data)
     history = loop.run(cfg, DistributedBackend(rank, world, device), out_dir, data=data,
-                       resume=resume, force=force, progress=progress)
+                       resume=resume, force=force, progress=progress, checked=checked)
     dist.barrier()
     return history
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``torchrun ... -m dcgan_lab.torch.distributed RECIPE --steps N --batch-size B --out DIR``."""
-    p = argparse.ArgumentParser(prog="python -m dcgan_lab.torch.distributed",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("recipe", choices=recipes.names())
-    p.add_argument("--out", type=Path, required=True, help="run folder (written by process 0)")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None, help="the global batch")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--profile", default=None, help="smoke, cpu or gpu (budget of the recipe)")
-    p.add_argument("--data", default=None, help="data set name or folder of photos")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run saved in --out to --steps (with the run's --batch-size, "
-                        "--seed and --data)")
-    p.add_argument("--force", action="store_true", help="start afresh in a folder holding a run")
-    p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
-    opts = TrainOptions(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
-    try:
-        train(args.recipe, args.out, options=opts, profile=args.profile, data=args.data,
-              resume=args.resume, force=args.force, progress=not args.quiet)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

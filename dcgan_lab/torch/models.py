@@ -10,7 +10,7 @@ PyTorch way (``padding``/``output_padding``). Keras-origin recipes (``dense-mnis
 which for stride 2 is *asymmetric* (see :func:`dcgan_lab.arithmetic.same_padding`): an explicit
 ``nn.ZeroPad2d`` before a ``padding=0`` convolution, and a :class:`Crop2d` after a ``padding=0``
 transposed convolution. That way the Keras and PyTorch twins compute the same function and weights
-can be copied between them (:mod:`dcgan_lab.port`).
+can be copied between them (:mod:`dcgan_lab.interop.port`).
 """
 
 from __future__ import annotations
@@ -391,3 +391,11 @@ def summary(model: nn.Module, input_shape: tuple[int, ...] | None = None, *,
     title = f"{title.name} {model.kind} (PyTorch, C x H x W)" if title is not None else ""
     return ShapeTable.from_rows(rows, title=title, layout="CHW",
                                 non_trainable_params=buffers + frozen)
+
+
+def build_for(cfg, **kwargs):
+    """:func:`build` of a run's :class:`~dcgan_lab.run.config.Config`: its recipe with its
+    ``g_dropout``, ``g_activation`` and ``d_activation`` (the one place a run's models are
+    built from its config; ``kwargs`` go to :func:`build`)."""
+    return build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
+                 d_activation=cfg.d_activation, **kwargs)
