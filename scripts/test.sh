@@ -15,5 +15,5 @@ python -m pytest tests book --nbmake --nbmake-timeout=900 "${overwrite[@]}" -q \
   -m "not slow" -p no:cacheprovider --durations=15 "$@"
 if [ "${CI:-}" = "true" ]; then
   echo "test: the executed chapters show their figures (images per chapter, no errors)"
-  DCGAN_LAB_EXECUTED=1 python -m pytest tests/test_book_outputs.py -q -p no:cacheprovider
+  DCGAN_LAB_EXECUTED=1 python -m pytest tests/book/test_book_outputs.py -q -p no:cacheprovider
 fi
