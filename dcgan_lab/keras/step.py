@@ -84,11 +84,8 @@ class GAN(keras.Model):
         super().__init__(**kwargs)
         if loss not in ("bce", "logits"):
             raise ValueError(f"loss={loss!r}: choose bce (D ends in a sigmoid) or logits")
-        if g_loss not in config.G_LOSSES:
-            raise ValueError(f"g_loss={g_loss!r}: choose one of {', '.join(config.G_LOSSES)}")
-        if d_batches not in config.D_BATCHES:
-            raise ValueError(f"d_batches={d_batches!r}: choose one of "
-                             f"{', '.join(config.D_BATCHES)}")
+        config.check_choice("g_loss", g_loss, config.G_LOSSES)  # built without resolve()
+        config.check_choice("d_batches", d_batches, config.D_BATCHES)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(generator.input_shape[-1])

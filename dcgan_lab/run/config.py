@@ -116,6 +116,13 @@ class Config:
         return d
 
 
+def check_choice(name: str, value, choices: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` (``"name=value: choose one of a, b"``) unless ``value`` is a choice
+    (the one wording of :func:`resolve` and of the Keras trainers built without it)."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: choose one of {', '.join(choices)}")
+
+
 def _range(name: str, value) -> tuple[float, float] | None:
     if value is None:
         return None
@@ -137,10 +144,8 @@ def resolve(recipe: str | recipes.Recipe, framework: str, options: TrainOptions 
         raise ValueError(f"framework={framework!r}: choose one of {', '.join(FRAMEWORKS)}")
     prof = profiles.current(profile)
     b = r.budget(prof)
-    if o.g_loss not in G_LOSSES:
-        raise ValueError(f"g_loss={o.g_loss!r}: choose one of {', '.join(G_LOSSES)}")
-    if o.d_batches not in D_BATCHES:
-        raise ValueError(f"d_batches={o.d_batches!r}: choose one of {', '.join(D_BATCHES)}")
+    check_choice("g_loss", o.g_loss, G_LOSSES)
+    check_choice("d_batches", o.d_batches, D_BATCHES)
     for act_name, act in (("g_activation", o.g_activation), ("d_activation", o.d_activation)):
         if act not in (None, "relu", "leaky_relu"):
             raise ValueError(f"{act_name}={act!r}: choose relu or leaky_relu")
