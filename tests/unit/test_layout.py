@@ -312,3 +312,17 @@ def test_the_checker_names_an_import_up_a_floor(tmp_path):
     (pkg / "low" / "a.py").write_text("x = 1\n", encoding="utf-8")
     (pkg / "ok.py").write_text("", encoding="utf-8")
     assert imports_up(import_graph(pkg, functions=True), floors) == []
+
+
+def test_no_module_shares_its_name_with_a_function_it_defines():
+    """``dcgan_lab.torch.train`` was both a module and a function: no module defines (or
+    imports) a top-level function named as the module itself."""
+    same = []
+    for path in _modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        names |= {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+                  for a in n.names}
+        if path.stem in names:
+            same.append(str(path.relative_to(PACKAGE.parent)))
+    assert not same, f"modules that share a name with a function: {', '.join(same)}"
