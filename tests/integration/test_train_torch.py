@@ -24,6 +24,7 @@ from dcgan_lab.run.atomic import CheckpointError  # noqa: E402
 from dcgan_lab.run.config import RunDirError, TrainOptions, resolve  # noqa: E402
 from dcgan_lab.run.history import COLUMNS, History  # noqa: E402
 from dcgan_lab.run.loop import TrainingDiverged  # noqa: E402
+from dcgan_lab.run.streams import load_training_images  # noqa: E402
 
 # ``dcgan_lab.torch.train`` is the function (re-exported by the package); the module is here:
 T = importlib.import_module("dcgan_lab.torch.backend")
@@ -323,11 +324,11 @@ def test_sample_and_load_generator(straight):
 def test_images_are_checked_against_the_recipe(mnist):
     cfg = resolve("torch-mnist", "torch", OPTS)
     rgb = np.repeat(mnist[:4], 3, axis=3)
-    gray = T.load_training_images(cfg, rgb)
+    gray = load_training_images(cfg, rgb)
     assert gray.shape == (4, 28, 28, 1)
     assert np.abs(gray.astype(int) - mnist[:4].astype(int)).max() <= 1
     with pytest.raises(data.DatasetError, match="28x28"):
-        T.load_training_images(cfg, np.zeros((4, 32, 32, 3), np.uint8))
+        load_training_images(cfg, np.zeros((4, 32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="larger than the data set"):
         T.train("torch-mnist", "/nonexistent/never", options=OPTS, data=mnist[:4], device="cpu")
 
