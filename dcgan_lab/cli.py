@@ -341,10 +341,9 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 
 def _function(module, name: str, framework: str):
+    """``module.name`` (a framework package's function), or a one-line error naming it."""
     fn = getattr(module, name, None)
-    if fn is not None and not callable(fn):  # the submodule, not the function
-        fn = getattr(fn, name, None)
-    if fn is None:
+    if not callable(fn):
         raise _FrameworkMissing(f"dcgan_lab.{framework} has no {name}() in this version")
     return fn
 
