@@ -256,16 +256,22 @@ class Comparison:
         return self.p < self.alpha
 
     def verdict(self, what: str = "modes covered", more: str = "more", fewer: str = "fewer",
-                subject: str = "it") -> str:
-        """A sentence from the numbers: a difference only when the rank test's p < alpha."""
+                subject: str = "") -> str:
+        """A sentence from the numbers: a difference only when the rank test's p < alpha.
+
+        ``"<subject> had more <what> (...)"`` (``subject`` defaults to "it"), or
+        ``"for <subject>, no difference in <what> detected (...)"``; the parenthesis gives both
+        means, the difference with its 95% bootstrap interval, the p-value and the seeds.
+        """
         seeds = (f"{self.n} seeds" if self.n == self.n_baseline
                  else f"{self.n} and {self.n_baseline} seeds")
         stats = (f"{self.mean:.3g} against {self.baseline_mean:.3g}; difference {self.diff:+.3g}, "
                  f"95% bootstrap interval [{self.low:+.3g}, {self.high:+.3g}]; "
                  f"rank test p = {self.p:.2g}, {seeds}")
         if self.significant:
-            return f"{subject} had {more if self.diff > 0 else fewer} {what} ({stats})"
-        return f"no difference in {what} detected ({stats})"
+            return f"{subject or 'it'} had {more if self.diff > 0 else fewer} {what} ({stats})"
+        lead = f"for {subject}, no" if subject else "no"
+        return f"{lead} difference in {what} detected ({stats})"
 
 
 def compare(values, baseline, alpha: float = 0.05, seed: int = 0) -> Comparison:

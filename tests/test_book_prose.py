@@ -69,7 +69,7 @@ PER_CHAPTER = {
         "26,000",  # samples per Stacked MNIST evaluation in the literature
         "250", "4000",             # sample sizes of the FD-bias experiment
         "50",      # "an FD of 50 means nothing on its own"
-        "25", "95%",  # the toy grid's 25 Gaussians; the bootstrap interval's level
+        "95%",     # the level of the toy section's bootstrap intervals
     },
     "appendix_speed": {
         "0.06",    # the distributed test's tolerance, set from measurements
