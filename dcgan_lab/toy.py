@@ -52,6 +52,7 @@ import numpy as np
 MIXTURES = ("ring", "grid")
 LOSSES = ("non_saturating", "minimax")
 D_ACTIVATIONS = ("leaky_relu", "relu")
+D_OPTIMIZERS = ("adam", "sgd")
 N_STD = 3.0          # a point within 3 std of its nearest mode is high quality
 MIN_FRACTION = 0.2   # a mode is covered at 0.2 x the high-quality points a perfect G puts there
 N_EVAL = 2500        # points scored per run (VEEGAN scores 2,500 samples)
@@ -301,6 +302,7 @@ class ToyConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     d_steps: int = 1                  # D updates per G update
+    d_optimizer: str = "adam"         # "adam" or plain "sgd" (ganhacks 9), at lr_d
     label_smoothing: float = 0.0      # one-sided: real target 1 - label_smoothing
     soft_labels: bool = False         # real targets U(0.7, 1.0), fake U(0.0, 0.3)
     flip_prob: float = 0.0            # each D target swapped (t -> 1 - t) with this probability
@@ -325,6 +327,7 @@ def make_config(mixture: str = "ring", steps: int = 2000, seed: int = 0,
     _choice("mixture", mixture, MIXTURES)
     _choice("loss", loss, LOSSES)
     _choice("d_activation", options.get("d_activation", "leaky_relu"), D_ACTIVATIONS)
+    _choice("d_optimizer", options.get("d_optimizer", "adam"), D_OPTIMIZERS)
     for name, value in (("steps", steps), *((k, options[k]) for k in
                         ("batch_size", "z_dim", "hidden", "d_steps", "n_eval", "surface_size")
                         if k in options)):

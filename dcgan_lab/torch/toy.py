@@ -160,7 +160,8 @@ def _train_toys(mixture: str, steps: int, seeds, loss: str = "non_saturating",
     G, D = build(cfg, seeds)
     adam = dict(betas=(cfg.beta1, cfg.beta2), eps=1e-7)   # Keras' Adam epsilon
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, **adam)
-    opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, **adam)
+    opt_d = (torch.optim.Adam(D.parameters(), cfg.lr_d, **adam) if cfg.d_optimizer == "adam"
+             else torch.optim.SGD(D.parameters(), cfg.lr_d))
     streams = [_toy.step_stream(c) for c in cfgs]
     z_eval = torch.from_numpy(np.stack([_toy.eval_noise(c) for c in cfgs]))
     grid = torch.from_numpy(np.broadcast_to(_toy.surface_points(cfg),

@@ -223,9 +223,17 @@ def test_same_weights_give_the_same_outputs_in_both_frameworks(keras_toy, activa
     assert np.abs(torch_toy.forward(Gt, z) - keras_toy.forward(Gk, z)).max() < 1e-4
 
 
-def test_a_few_training_steps_agree_across_frameworks(keras_toy):
-    rt = torch_toy.train_toy("ring", 3, 2)
-    rk = keras_toy.train_toy("ring", 3, 2)
+@pytest.mark.parametrize("options", [{}, {"d_optimizer": "sgd", "loss": "minimax"}])
+def test_a_few_training_steps_agree_across_frameworks(keras_toy, options):
+    rt = torch_toy.train_toy("ring", 3, 2, **options)
+    rk = keras_toy.train_toy("ring", 3, 2, **options)
     assert rk.losses.shape == rt.losses.shape == (3, 3)
     np.testing.assert_allclose(rk.losses, rt.losses, atol=1e-3)
     assert np.abs(rk.final_points - rt.final_points).max() < 0.05
+    again = keras_toy.train_toy("ring", 3, 2, **options)         # deterministic given the seed
+    np.testing.assert_array_equal(again.final_points, rk.final_points)
+
+
+def test_unknown_d_optimizer_names_the_choices():
+    with pytest.raises(ValueError, match="d_optimizer='rmsprop'.*'adam', 'sgd'"):
+        toy.make_config("ring", 10, 0, d_optimizer="rmsprop")
