@@ -42,6 +42,7 @@ PER_CHAPTER = {
         "1.386",   # log 4, the equilibrium value of L_D
         "1.6",     # million weights of Linear(64*64*3, 128), printed by the cell above it
         "20,000",  # GANs in Action's iterations
+        "25", "95%",  # the toy grid's 25 Gaussians; the bootstrap interval's level
     },
     "03_keras_dcgans": {
         "13",      # Bernico's chapter 13
@@ -68,6 +69,7 @@ PER_CHAPTER = {
         "26,000",  # samples per Stacked MNIST evaluation in the literature
         "250", "4000",             # sample sizes of the FD-bias experiment
         "50",      # "an FD of 50 means nothing on its own"
+        "95%",     # the level of the toy section's bootstrap intervals
     },
     "appendix_speed": {
         "0.06",    # the distributed test's tolerance, set from measurements

@@ -246,7 +246,7 @@ def test_a_missing_framework_names_its_pip_extra(monkeypatch):
 FLOORS = {
     "basics": ("dcgan_lab", "dcgan_lab.recipes", "dcgan_lab.profiles", "dcgan_lab.shapes",
                "dcgan_lab.arithmetic", "dcgan_lab.data", "dcgan_lab.archives", "dcgan_lab.images",
-               "dcgan_lab.grids", "dcgan_lab.speed", "dcgan_lab.tfquiet"),
+               "dcgan_lab.grids", "dcgan_lab.speed", "dcgan_lab.tfquiet", "dcgan_lab.toy"),
     "run": ("dcgan_lab.run", "dcgan_lab.run."),
     "twins": ("dcgan_lab.torch", "dcgan_lab.torch.", "dcgan_lab.keras", "dcgan_lab.keras.",
               "dcgan_lab.frameworks"),
