@@ -33,6 +33,9 @@ ERROR_MARKERS = ("Traceback (most recent call last)", "Error in callback", "Cell
 # numbers are asserted on the executed notebooks (tests/book/test_book_outputs.py).
 # 03 and 04: +4 each for their reference-run sections (samples, curves, GIF, latent walk)
 MIN_IMAGES = {"01": 3, "02": 2, "03": 8, "04": 8, "05": 3}
+# Pages other than the numbered chapters that must show figures, by file stem: the diagnose
+# appendix draws the curves and shows the sample grid of each of its three runs.
+MIN_IMAGES_PAGES = {"appendix_diagnose": 6}
 LIVE_PAGE = "book/appendix_live.html"
 LIVE_FILES = ("_static/live/dcgan64.onnx", "_static/live/live.js", "_static/ort/ort.wasm.min.js",
               "_static/ort/ort-wasm-simd-threaded.mjs", "_static/ort/ort-wasm-simd-threaded.wasm")
@@ -46,7 +49,8 @@ LIVE_TIMEOUT_MS = 180_000  # model load + 64 samples on one WebAssembly thread o
 
 def min_images(name: str) -> int:
     """The minimum image count for a chapter file or page name such as ``03_keras_dcgans``."""
-    return MIN_IMAGES.get(Path(name).name[:2], 0)
+    stem = Path(name).stem
+    return MIN_IMAGES_PAGES.get(stem, MIN_IMAGES.get(Path(name).name[:2], 0))
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

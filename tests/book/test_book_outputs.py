@@ -21,6 +21,8 @@ check_pages = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(check_pages)
 
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+# pages beside the chapters that must show figures too (check_pages.MIN_IMAGES_PAGES)
+PAGES = CHAPTERS + [ROOT / "book" / f"{stem}.ipynb" for stem in sorted(check_pages.MIN_IMAGES_PAGES)]
 IMAGE_MIMES = ("image/png", "image/gif", "image/jpeg", "image/svg+xml")
 
 
@@ -34,7 +36,13 @@ def test_every_chapter_has_a_minimum() -> None:
     assert {p.name[:2] for p in CHAPTERS} == set(check_pages.MIN_IMAGES)
 
 
-@pytest.mark.parametrize("nb_path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_extra_page_exists_and_has_a_minimum() -> None:
+    for path in PAGES[len(CHAPTERS):]:
+        assert path.exists(), path
+        assert check_pages.min_images(path.name) == check_pages.MIN_IMAGES_PAGES[path.stem] > 0
+
+
+@pytest.mark.parametrize("nb_path", PAGES, ids=lambda p: p.stem)
 def test_executed_chapter_shows_its_figures(nb_path: Path) -> None:
     outs = outputs(nb_path)
     if not outs:

@@ -44,6 +44,10 @@ PER_CHAPTER = {
         "20,000",  # GANs in Action's iterations
         "25", "95%",  # the toy grid's 25 Gaussians; the bootstrap interval's level
     },
+    "02_transposed_convolutions": {
+        "0.001",   # Radford et al. (2015), section 4: Adam's suggested lr that was too high
+        "13", "15", "20", "24", "25", "48", "50",  # sizes in the worked exercise solutions
+    },
     "03_keras_dcgans": {
         "13",      # Bernico's chapter 13
         "2.0",     # TensorFlow 2.0
@@ -62,6 +66,7 @@ PER_CHAPTER = {
         "202,599", "8,000",           # CelebA's faces; the tutorial's 5 epochs in steps of 128
         "500",     # exercise: continue a run to 500 steps
         "6.1",     # DCGAN paper, section 6.1
+        "17",      # ganhacks #17 (dropout in G), in an exercise's solution
     },
     "05_failure_modes": {
         "17",      # ganhacks #17
