@@ -263,8 +263,9 @@ def _add_sample_parsers(sub) -> None:
                                    "covered, KL to uniform, confident share (p > 0.9), "
                                    "precision and recall.")
     e.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    e.add_argument("-n", type=_positive_int, default=1000,
-                   help="number of samples, and of real images (default 1000)")
+    e.add_argument("-n", type=_positive_int, default=None,
+                   help="number of samples, and of real images (default: the data set's one "
+                        "sample size, 1000, or 372 for clothing64)")
     e.add_argument("--seed", type=_seed, default=0, help="seed of z and of the real subset")
     e.add_argument("--json", action="store_true",
                    help="also print the scores as one JSON line, last")

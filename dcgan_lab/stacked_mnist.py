@@ -162,6 +162,6 @@ def stacked_evaluate(generator: Any, n: int = 1000, seed: int = 0) -> dict[str, 
     k = len(x)
     per_channel = np.ascontiguousarray(x.transpose(3, 0, 1, 2))[..., None].reshape(3 * k, 28, 28, 1)
     digits = classify(per_channel, "mnist")[1].argmax(axis=1).reshape(3, k)
-    cov = mode_coverage(100 * digits[0] + 10 * digits[1] + digits[2], N_MODES)
+    cov = mode_coverage(100 * digits[0] + 10 * digits[1] + digits[2], N_MODES, min_count=1)
     return {"modes_covered": float(cov.covered), "kl": cov.kl, "n": float(k),
             "uniform_expected": float(N_MODES * (1 - (1 - 1 / N_MODES) ** k))}

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import html
 import inspect
-import math
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,7 @@ class SampleReport:
 
     ``confident``: share whose top softmax probability exceeds ``threshold``; ``coverage``: the
     histogram of predicted classes (:class:`~dcgan_lab.scoring.metrics.ModeCoverage`), a class counting as
-    covered when it holds at least ``min_share`` of the samples; ``fid``: Fréchet
+    covered when it holds at least 1 % of the samples (the course's one rule); ``fid``: Fréchet
     distance between the classifier features of the generated and the real images (comparable
     within this course only, not to published Inception FIDs).
     """
@@ -72,32 +71,37 @@ class SampleReport:
                 f"{self.fid:.1f}")
 
 
-def sample_report(fake: np.ndarray, real: np.ndarray, dataset: str = "mnist",
-                  threshold: float = 0.9, min_share: float = 0.01) -> SampleReport:
-    """Classifier numbers for generated images ``fake`` against real images ``real``.
+def sample_report(fake: np.ndarray, real: np.ndarray | None = None,
+                  dataset: str = "mnist") -> SampleReport:
+    """Classifier numbers for generated images ``fake`` against real images ``real``: a thin
+    wrapper over the course's one scorer, :func:`dcgan_lab.scoring.evaluation.scores` (the numbers
+    of ``evaluation.evaluate(fake, dataset, real=real)``).
 
-    A class is *covered* when at least ``min_share`` of the samples (and at least one) are
-    predicted as it, so that a few misclassified samples do not count as a mode.
+    ``real``: by default the real reference of ``evaluate`` (as many test images as ``fake``,
+    :func:`~dcgan_lab.scoring.evaluation.real_reference`). A class is *covered* when it holds at
+    least 1 % of the samples (and at least one), the rule of
+    :func:`~dcgan_lab.scoring.metrics.coverage_min_count`; *confident* means a top probability
+    above :data:`~dcgan_lab.scoring.evaluation.CONFIDENCE` (0.9).
 
     Images are uint8 or float in [-1, 1], NHWC or NCHW (either framework's output), of the
     classifier's size (28x28x1 for ``mnist``/``fashion_mnist``, 32x32x3 for ``cifar10``).
     """
-    from ..scoring import classifier
+    from ..scoring import evaluation
 
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
-    if not 0.0 <= min_share < 1.0:
-        raise ValueError(f"min_share must be in [0, 1), got {min_share!r}")
-    if len(fake) < 2 or len(real) < 2:
+    if len(fake) < 2 or (real is not None and len(real) < 2):
         raise ValueError(f"sample_report needs at least 2 generated and 2 real images, got "
-                         f"{len(fake)} and {len(real)}")
-    clf = classifier.get(dataset)
-    logits = clf.logits(fake)
-    confident = float(np.mean(metrics.softmax(logits).max(axis=1) > threshold))
-    min_count = max(1, math.ceil(min_share * len(fake)))
-    coverage = metrics.mode_coverage(logits.argmax(axis=1), logits.shape[1], min_count)
-    return SampleReport(dataset, len(fake), len(real), float(threshold), confident, coverage,
-                        metrics.fid(real, fake, clf))
+                         f"{len(fake)} and {len(real) if real is not None else 0}")
+    feats, probs = evaluation.classify(fake, dataset)
+    if real is None:
+        ref = evaluation.real_reference(dataset, len(fake))
+        ref_features, ref_pairs, n_real = ref.features, ref.pair_distance, len(ref.images)
+    else:
+        ref_features = evaluation.classify(real, dataset)[0]
+        ref_pairs, n_real = evaluation.pair_distance(ref_features), len(real)
+    out = evaluation.scores(feats, probs, ref_features, ref_pairs, k=None)
+    coverage = metrics.mode_coverage(probs.argmax(axis=1), probs.shape[1])
+    return SampleReport(dataset, len(fake), n_real, evaluation.CONFIDENCE, out["confident"],
+                        coverage, out["fid"])
 
 
 def report_table(reports: dict[str, SampleReport]) -> str:

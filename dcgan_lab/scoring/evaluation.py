@@ -31,6 +31,7 @@ from . import metrics
 __all__ = [
     "CONFIDENCE",
     "METRICS",
+    "SAMPLE_SIZES",
     "Callback",
     "RealSubsets",
     "Reference",
@@ -44,6 +45,8 @@ __all__ = [
     "real_reference",
     "real_subsets",
     "sample",
+    "sample_size",
+    "scores",
 ]
 
 #: The metrics of :func:`evaluate`, and whether lower is better for each.
@@ -57,6 +60,22 @@ METRICS: dict[str, bool] = {
     "diversity": False,
 }
 CONFIDENCE = 0.9  # a sample is "confident" when the classifier's top probability exceeds this
+
+#: The one sample size per dataset: :func:`evaluate`, ``dcgan-lab evaluate``, :func:`fid_callback`
+#: and the chapters' tables draw this many samples (and as many real test images, the reference of
+#: :func:`real_reference`) unless told otherwise, so their numbers compare. clothing64's test split
+#: holds 372 photos, the size the reference runs in ``book/reference/`` were scored at.
+SAMPLE_SIZES: dict[str, int] = {"mnist": 1000, "fashion_mnist": 1000, "cifar10": 1000,
+                                "clothing64": 372}
+
+
+def sample_size(dataset: str) -> int:
+    """The course's sample size for ``dataset`` (:data:`SAMPLE_SIZES`)."""
+    try:
+        return SAMPLE_SIZES[dataset]
+    except KeyError:
+        raise ValueError(f"no sample size for dataset {dataset!r}; known: "
+                         f"{', '.join(SAMPLE_SIZES)}") from None
 
 _TORCH_NETS: dict[str, Any] = {}
 _REFERENCES: dict[tuple, Reference] = {}
@@ -123,11 +142,14 @@ class Reference:
         return pair_distance(self.features)
 
 
-def real_reference(dataset: str = "mnist", n: int = 1000, seed: int = 0,
+def real_reference(dataset: str = "mnist", n: int | None = None, seed: int = 0,
                    split: str = "test") -> Reference:
-    """``n`` real images of ``split`` (a seeded random subset) and their features, cached."""
+    """``n`` real images of ``split`` (a seeded random subset) and their features, cached.
+
+    ``n``: by default the dataset's :func:`sample_size`."""
     from . import classifier
 
+    n = sample_size(dataset) if n is None else n
     key = (dataset, n, seed, split)
     if key not in _REFERENCES:
         x, _ = classifier.load_real(dataset, split)
@@ -135,10 +157,16 @@ def real_reference(dataset: str = "mnist", n: int = 1000, seed: int = 0,
             raise ValueError(f"n={n}: the {dataset} {split} split has only {len(x)} images here; "
                              f"pass n <= {len(x)} (clothing64's full test split holds 372 photos, "
                              "the embedded sample fewer)")
-        rows = np.sort(np.random.default_rng([seed, 7]).choice(len(x), n, replace=False))
+        rows = _reference_rows(len(x), n, seed)
         images = np.ascontiguousarray(x[rows])
         _REFERENCES[key] = Reference(dataset, split, images, classify(images, dataset)[0])
     return _REFERENCES[key]
+
+
+def _reference_rows(n_real: int, n: int, seed: int) -> np.ndarray:
+    """The rows of the real reference: the first ``n`` of a seeded permutation of the split,
+    sorted (:func:`real_subsets` draws its floor from the rows after them)."""
+    return np.sort(np.random.default_rng([seed, 7]).permutation(n_real)[:n])
 
 
 def _framework_of(generator: Any) -> str:
@@ -158,17 +186,19 @@ def sample(generator: Any, n: int, seed: int) -> np.ndarray:
     return frameworks.get(_framework_of(generator)).sample(generator, n, seed=seed)
 
 
-def evaluate(generator: Any, dataset: str = "mnist", n: int = 1000, seed: int = 0,
+def evaluate(generator: Any, dataset: str = "mnist", n: int | None = None, seed: int = 0,
              k: int = 3, real: np.ndarray | None = None,
              floor_real: np.ndarray | None = None) -> dict[str, float]:
     """Score a generator (torch or Keras) or an image array against the real test split.
 
-    Draws ``n`` samples with the framework's ``sample(generator, n, seed)`` (eval mode; an array
+    Draws ``n`` samples (by default the dataset's :func:`sample_size`) with the framework's ``sample(generator, n, seed)`` (eval mode; an array
     is used as it is) and compares them with as many real test images (:func:`real_reference`),
     or with ``real`` (uint8 NHWC images of ``dataset``) when given:
 
     - ``fid``: Fréchet distance of the classifier features (this course's scale, not Inception's);
-    - ``modes_covered`` (of 10) and ``kl`` (nats, to uniform) of the predicted classes;
+    - ``modes_covered`` (of 10; a class counts when it holds 1 % of the samples, the rule of
+      :func:`~dcgan_lab.scoring.metrics.coverage_min_count`) and ``kl`` (nats, to uniform) of the
+      predicted classes;
     - ``confident``: share of samples whose top class probability is > 0.9;
     - ``precision`` / ``recall``: k-NN manifold precision and recall of the features;
     - ``diversity``: :func:`pair_distance` of the samples over that of the real images (0 when
@@ -180,7 +210,7 @@ def evaluate(generator: Any, dataset: str = "mnist", n: int = 1000, seed: int = 
     if isinstance(generator, np.ndarray):
         images = generator
     else:
-        images = sample(generator, n, seed)
+        images = sample(generator, sample_size(dataset) if n is None else n, seed)
     if len(images) <= k:
         raise ValueError(f"evaluate needs more than k={k} images, got {len(images)}")
     if real is None:
@@ -191,20 +221,24 @@ def evaluate(generator: Any, dataset: str = "mnist", n: int = 1000, seed: int = 
             raise ValueError(f"evaluate needs more than k={k} real images, got {len(real)}")
         ref_features = classify(real, dataset)[0]
         ref_pairs = pair_distance(ref_features)
-    scores = _scores(*classify(images, dataset), ref_features, ref_pairs, k=k)
+    out = scores(*classify(images, dataset), ref_features, ref_pairs, k=k)
     if floor_real is not None:  # real vs real: the distance that sampling alone gives at this N
-        scores["real_fid_floor"] = metrics.frechet_distance(ref_features,
-                                                            classify(floor_real, dataset)[0])
-    return scores
+        out["real_fid_floor"] = metrics.frechet_distance(ref_features,
+                                                         classify(floor_real, dataset)[0])
+    return out
 
 
-def _scores(feats: np.ndarray, probs: np.ndarray, ref_features: np.ndarray, ref_pairs: float,
-            k: int | None = 3, coverage: bool = True) -> dict[str, float]:
-    """The numbers of :func:`evaluate` (``fid`` always; the class numbers with ``coverage``;
-    precision and recall unless ``k`` is None) of samples' features and class probabilities."""
+def scores(feats: np.ndarray, probs: np.ndarray, ref_features: np.ndarray, ref_pairs: float,
+           k: int | None = 3, coverage: bool = True) -> dict[str, float]:
+    """The one scorer: the numbers of :func:`evaluate` (``fid`` always; the class numbers with
+    ``coverage``; precision and recall unless ``k`` is None) of samples' features and class
+    probabilities (:func:`classify`) against a reference's features and :func:`pair_distance`.
+
+    :func:`evaluate`, :func:`fid_callback` and the chapters' ``sample_report`` all end here.
+    """
     out = {"fid": metrics.frechet_distance(ref_features, feats)}
     if coverage:
-        cov = metrics.mode_coverage(probs.argmax(axis=1), probs.shape[1])
+        cov = metrics.mode_coverage(probs.argmax(axis=1), probs.shape[1])  # the 1 % rule
         out.update(modes_covered=float(cov.covered), kl=cov.kl,
                    confident=float(np.mean(probs.max(axis=1) > CONFIDENCE)))
     if k is not None:
@@ -226,9 +260,10 @@ class RealSubsets:
     notes: tuple[str, ...]
 
 
-def real_subsets(dataset: str, n: int, seed: int = 0) -> RealSubsets:
-    """A seeded subset of ``n`` real ``dataset`` test images and ``n`` more (disjoint) for the
-    real-vs-real floor; ``n`` is capped at the split's size (with a note), and a note says when
+def real_subsets(dataset: str, n: int | None = None, seed: int = 0) -> RealSubsets:
+    """A seeded subset of ``n`` real ``dataset`` test images (the images of
+    :func:`real_reference`) and ``n`` more (disjoint) for the real-vs-real floor; ``n`` (by
+    default the dataset's :func:`sample_size`) is capped at the split's size (with a note), and a note says when
     the images are the embedded sample (what ``dcgan-lab evaluate`` scores against)."""
     import warnings
 
@@ -238,6 +273,7 @@ def real_subsets(dataset: str, n: int, seed: int = 0) -> RealSubsets:
         warnings.simplefilter("ignore")
         real, _ = data.load(dataset, "test", verbose=False)
     src = data.last_source(dataset)
+    n = sample_size(dataset) if n is None else n
     sample_in_use = src is not None and src.origin == "sample"
     order = np.random.default_rng([seed, 7]).permutation(len(real))
     notes = []
@@ -259,10 +295,13 @@ def real_subsets(dataset: str, n: int, seed: int = 0) -> RealSubsets:
 Callback = Callable[[int, Any, Any, Any], None]
 
 
-def fid_callback(every: int, dataset: str = "mnist", n: int = 500, seed: int = 0,
+def fid_callback(every: int, dataset: str = "mnist", n: int | None = None, seed: int = 0,
                  coverage: bool = True) -> Callback:
     """A training callback that adds ``fid`` (and, with ``coverage``, ``modes_covered``, ``kl``,
     ``confident`` and ``diversity``) to the history row of every ``every``-th step.
+
+    The same scorer (:func:`scores`), reference (:func:`real_reference`) and coverage rule as
+    :func:`evaluate`; ``n`` defaults to the dataset's :func:`sample_size`.
 
     This is how ``TrainOptions.metric_every`` is honoured: :func:`dcgan_lab.ablation.run_ablation` adds
     ``fid_callback(options.metric_every)`` to each run that sets it.
@@ -273,9 +312,10 @@ def fid_callback(every: int, dataset: str = "mnist", n: int = 500, seed: int = 0
     def cb(step: int, G: Any, D: Any, history: Any) -> None:
         if step % every:
             return
-        ref = real_reference(dataset, n, seed)
-        history.rows[-1].update(_scores(*classify(sample(G, n, seed), dataset), ref.features,
-                                        ref.pair_distance, k=None, coverage=coverage))
+        m = sample_size(dataset) if n is None else n
+        ref = real_reference(dataset, m, seed)
+        history.rows[-1].update(scores(*classify(sample(G, m, seed), dataset), ref.features,
+                                       ref.pair_distance, k=None, coverage=coverage))
 
     return cb
 
