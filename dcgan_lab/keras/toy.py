@@ -186,9 +186,7 @@ def train_toys(mixture: str, steps: int, seeds, loss: str = "non_saturating",
         logits = np.asarray(D(grid, training=False))
         surfs.append((1 / (1 + np.exp(-logits))).reshape(S, cfg.surface_size, cfg.surface_size))
     seconds = (time.perf_counter() - t0) / S
-    pts, surfs = np.stack(pts, 1), np.stack(surfs, 1)
-    return [_toy.ToyRun(c, "keras", list(cfg.snapshot_steps), pts[j], surfs[j], losses[:, j],
-                        seconds, {"G": G, "D": D, "model": j}) for j, c in enumerate(cfgs)]
+    return _toy.ensemble_runs(cfgs, "keras", pts, surfs, losses, seconds, {"G": G, "D": D})
 
 
 def train_toy(mixture: str, steps: int, seed: int, loss: str = "non_saturating",

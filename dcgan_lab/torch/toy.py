@@ -194,9 +194,7 @@ def _train_toys(mixture: str, steps: int, seeds, loss: str = "non_saturating",
         pts.append(p)
         surfs.append(s)
     seconds = (time.perf_counter() - t0) / S
-    pts, surfs = np.stack(pts, 1), np.stack(surfs, 1)
-    return [_toy.ToyRun(c, "torch", list(cfg.snapshot_steps), pts[j], surfs[j], losses[:, j],
-                        seconds, {"G": G, "D": D, "model": j}) for j, c in enumerate(cfgs)]
+    return _toy.ensemble_runs(cfgs, "torch", pts, surfs, losses, seconds, {"G": G, "D": D})
 
 
 def train_toy(mixture: str, steps: int, seed: int, loss: str = "non_saturating",
