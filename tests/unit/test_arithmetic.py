@@ -364,16 +364,22 @@ def test_keras_conv_transpose_output_size_matches_conv2dtranspose():
     assert checked > 150
 
 
+def _keras_same(layer_class, x: np.ndarray, w: np.ndarray, s: int) -> np.ndarray:
+    """One-channel ``layer_class`` (Conv2D or Conv2DTranspose), kernel ``w``, stride ``s``,
+    padding "same", no bias, applied to the single image ``x``."""
+    layer = layer_class(1, w.shape[0], strides=s, padding="same", use_bias=False)
+    layer.build((1, *x.shape, 1))
+    layer.set_weights([w[:, :, None, None]])
+    return np.asarray(layer(x[None, :, :, None]))[0, :, :, 0]
+
+
 def test_keras_same_padding_is_where_the_pixels_go():
     # forward conv: Keras "same" == explicit same_padding + "valid" correlation
     rng = np.random.default_rng(0)
     for n, k, s in [(8, 5, 2), (7, 3, 2), (6, 4, 2), (5, 2, 1)]:
         x = rng.normal(size=(n, n)).astype("float32")
         w = rng.normal(size=(k, k)).astype("float32")
-        layer = keras.layers.Conv2D(1, k, strides=s, padding="same", use_bias=False)
-        layer.build((1, n, n, 1))
-        layer.set_weights([w[:, :, None, None]])
-        real = np.asarray(layer(x[None, :, :, None]))[0, :, :, 0]
+        real = _keras_same(keras.layers.Conv2D, x, w, s)
         before, after = ar.same_padding(n, k, s)
         ours = ar.correlate2d_valid(np.pad(x, ((before, after), (before, after))), w)[::s, ::s]
         np.testing.assert_allclose(ours, real, atol=1e-4)
@@ -385,10 +391,7 @@ def test_keras_conv2dtranspose_equals_zero_insertion_then_same_crop():
     for n, k, s in [(4, 5, 2), (4, 4, 2), (5, 3, 2), (3, 3, 1)]:
         x = rng.normal(size=(n, n)).astype("float32")
         w = rng.normal(size=(k, k)).astype("float32")
-        layer = keras.layers.Conv2DTranspose(1, k, strides=s, padding="same", use_bias=False)
-        layer.build((1, n, n, 1))
-        layer.set_weights([w[:, :, None, None]])
-        real = np.asarray(layer(x[None, :, :, None]))[0, :, :, 0]
+        real = _keras_same(keras.layers.Conv2DTranspose, x, w, s)
         full = ar.transposed_conv_by_zero_insertion(x, w, s, 0)
         before, after = ar.same_padding(n * s, k, s)
         ours = full[before : full.shape[0] - after, before : full.shape[1] - after]
