@@ -451,18 +451,6 @@ class ToyRun:
         """:func:`summarize` of the snapshot ``i`` (default: the last)."""
         return summarize(self.points[i], self.config.mixture)
 
-
-def ensemble_runs(cfgs: list[ToyConfig], framework: str, points: list[np.ndarray],
-                  surfaces: list[np.ndarray], losses: np.ndarray, seconds: float,
-                  models: dict[str, Any]) -> list[ToyRun]:
-    """One :class:`ToyRun` per seed of an ensemble: ``points``/``surfaces`` hold one array per
-    snapshot with the seeds first (S x ...), ``losses`` is (steps, S, 3); both twins' ``train_toys``
-    end here."""
-    pts, surfs = np.stack(points, 1), np.stack(surfaces, 1)
-    steps = list(cfgs[0].snapshot_steps)
-    return [ToyRun(c, framework, steps, pts[j], surfs[j], losses[:, j], seconds,
-                   {**models, "model": j}) for j, c in enumerate(cfgs)]
-
     def starved_share(self, threshold: float = 0.01) -> float:
         """The share of steps at which D(G(z)) averaged below ``threshold`` on G's batch."""
         return float(np.mean(self.losses[:, 2] < threshold))
@@ -475,3 +463,15 @@ def ensemble_runs(cfgs: list[ToyConfig], framework: str, points: list[np.ndarray
     def coverage_over_time(self) -> np.ndarray:
         """(snapshots, K) booleans: which modes were covered at each snapshot."""
         return np.stack([covered(p, self.config.mixture) for p in self.points])
+
+
+def ensemble_runs(cfgs: list[ToyConfig], framework: str, points: list[np.ndarray],
+                  surfaces: list[np.ndarray], losses: np.ndarray, seconds: float,
+                  models: dict[str, Any]) -> list[ToyRun]:
+    """One :class:`ToyRun` per seed of an ensemble: ``points``/``surfaces`` hold one array per
+    snapshot with the seeds first (S x ...), ``losses`` is (steps, S, 3); both twins' ``train_toys``
+    end here."""
+    pts, surfs = np.stack(points, 1), np.stack(surfaces, 1)
+    steps = list(cfgs[0].snapshot_steps)
+    return [ToyRun(c, framework, steps, pts[j], surfs[j], losses[:, j], seconds,
+                   {**models, "model": j}) for j, c in enumerate(cfgs)]
