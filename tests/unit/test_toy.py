@@ -140,6 +140,70 @@ def test_compare_verdicts_follow_the_p_value():
 
 
 # --------------------------------------------------------------------------------------------
+# ToyRun.coverage_over_time and ToyRun.hops on hand-built snapshot sequences
+
+def _snapshot(name: str, counts: dict[int, int], n: int = 800) -> np.ndarray:
+    """``n`` points: ``counts[k]`` exactly on mode k, the rest far off every mode (low quality)."""
+    m = toy.mixture(name)
+    on = [np.tile(m.means[k], (c, 1)) for k, c in counts.items()]
+    off = np.full((n - sum(counts.values()), 2), 50.0)
+    return np.concatenate(on + [off]).astype(np.float32)
+
+
+def _run(name: str, snapshots: list[dict[int, int]], n: int = 800) -> toy.ToyRun:
+    steps = list(range(0, 100 * len(snapshots), 100))
+    cfg = toy.make_config(name, max(steps[-1], 1), 0, snapshot_steps=steps, n_eval=n)
+    pts = np.stack([_snapshot(name, c, n) for c in snapshots])
+    return toy.ToyRun(cfg, "hand", steps, pts, np.zeros((len(steps), 2, 2)),
+                      np.zeros((cfg.steps, 3)), 0.0)
+
+
+def _on(modes, each: int = 100) -> dict[int, int]:
+    return {k: each for k in modes}
+
+
+def test_coverage_over_time_marks_the_covered_modes_of_each_snapshot():
+    # ring, 800 points: a mode needs 0.2 * 800 / 8 = 20 high-quality points
+    run = _run("ring", [_on(range(8)), _on([0, 1, 2]), {3: 20, 4: 19}, {}])
+    cov = run.coverage_over_time()
+    assert cov.shape == (4, 8) and cov.dtype == bool
+    expected = np.zeros((4, 8), bool)
+    expected[0] = True
+    expected[1, [0, 1, 2]] = True
+    expected[2, 3] = True                  # 20 points cover mode 3; 19 leave mode 4 uncovered
+    np.testing.assert_array_equal(cov, expected)
+    # the rows are the final scores of each snapshot
+    assert [run.summary(i)["modes_covered"] for i in range(4)] == [8, 3, 1, 0]
+
+
+def test_hops_count_every_mode_lost_between_consecutive_snapshots():
+    # 8 -> {0,1,2}: 5 lost; -> {0,1,2,3}: none (a gain is no hop); -> {3}: 3 lost; -> {3,4}: none
+    run = _run("ring", [_on(range(8)), _on([0, 1, 2]), _on([0, 1, 2, 3]), _on([3]), _on([3, 4])])
+    assert run.hops() == 8
+    # a generator that jumps between two modes loses one at every snapshot
+    assert _run("ring", [_on([0]), _on([1]), _on([0]), _on([1])]).hops() == 3
+    # the same modes lost only once when they stay lost; a mode that falls below the 1/5 rule
+    # counts as lost even if a few points remain there
+    assert _run("ring", [_on([0, 5]), _on([0]), _on([0]), {0: 100, 5: 19}]).hops() == 1
+    assert _run("ring", [_on([0, 5]), {0: 100, 5: 19}]).hops() == 1
+
+
+def test_no_hops_when_modes_are_only_gained_or_kept():
+    assert _run("ring", [{}, _on([0]), _on([0, 1]), _on(range(8))]).hops() == 0
+    assert _run("ring", [_on(range(8))] * 4).hops() == 0
+    assert _run("ring", [_on([2])]).hops() == 0              # one snapshot: nothing to lose
+
+
+def test_hops_and_coverage_on_the_grid():
+    # grid, 2500 points: 25 modes, a mode needs 0.2 * 2500 / 25 = 20 points
+    run = _run("grid", [_on(range(25), 90), _on(range(10), 90), _on(range(5, 15), 90)], n=2500)
+    cov = run.coverage_over_time()
+    assert cov.shape == (3, 25)
+    assert cov.sum(axis=1).tolist() == [25, 10, 10]
+    assert run.hops() == 15 + 5
+
+
+# --------------------------------------------------------------------------------------------
 # configuration errors name the bad argument
 
 def test_bad_loss_and_options_name_the_choices():
