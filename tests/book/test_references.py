@@ -79,6 +79,39 @@ def test_every_bib_entry_is_cited():
     assert not uncited, f"entries of book/references.bib that no page cites: {uncited}"
 
 
+# A citation typed by hand: "Radford et al. 2015", "Metz et al.\n(2016, ...", "(Chintala, Denton,
+# Arjovsky & Mathieu, 2016)", "Heusel et al. (2017)", "Chong & Forsyth 2020", "Arjovsky and Bottou
+# (2017": a name followed by a year, or a parenthesis that ends in one.
+_HAND_CITATION = re.compile(
+    r"\bet\s+al\.?,?\s+\(?(?:19|20)\d\d"
+    r"|\b[A-Z][\w\-]+(?:\s+(?:&|and)\s+[A-Z][\w\-]+)?,?\s+\((?:19|20)\d\d\b"
+    r"|\b[A-Z][\w\-]+\s+(?:&|and)\s+[A-Z][\w\-]+,?\s+(?:19|20)\d\d\b"
+    r"|\([^()`]*[A-Z][\w\-]+,\s+(?:19|20)\d\d[a-z]?\)")
+
+
+def hand_typed_citations(text: str) -> list[str]:
+    """The author-year citations in ``text`` that are typed out instead of ``{cite}``-ed."""
+    return [m.group(0) for m in _HAND_CITATION.finditer(text)]
+
+
+def test_hand_typed_citations_are_found():
+    for typed in ("(Chintala, Denton, Arjovsky & Mathieu,\n2016)", "Radford et al. 2015",
+                  "Metz et al.\n(2016, *Unrolled*)", "Heusel et al. (2017) train",
+                  "(Chong & Forsyth 2020 extrapolate", "Arjovsky and Bottou (2017, *Towards",
+                  "(Nguyen\net al., 2015)", "(Radford et al., 2015, section 6.1)"):
+        assert hand_typed_citations(typed), typed
+    for fine in ("{cite:t}`radford2015dcgan` (Theorem 2.5)", "26,000 samples", "in 2,000 steps",
+                 "epoch 2015 of 3000"):
+        assert not hand_typed_citations(fine), fine
+
+
+def test_no_citation_is_typed_by_hand():
+    """Every author-year citation goes through ``{cite}`` (so it links to the bibliography)."""
+    found = {page: hits for page, text in _pages().items()
+             if page != "bibliography" and (hits := hand_typed_citations(text))}
+    assert not found, f"cite these with {{cite:t}}/{{cite:p}} and a key of references.bib: {found}"
+
+
 def test_bib_entries_are_complete():
     text = BIB.read_text(encoding="utf8")
     blocks = re.split(r"(?m)^(?=@)", text)
