@@ -157,11 +157,26 @@ def test_cross_references_resolve():
 
 def test_chapters_link_each_other():
     pages = _pages()
-    for stem, needs in {"02_transposed_convolutions": {"dcgan-guidelines", "ch2-twin-proof"},
+    for stem, needs in {"01_dense_gan": {"ch2-transposed-convolutions", "ch3-keras-dcgans",
+                                         "ch4-pytorch-dcgans", "ch5-toy", "ch5-ganhacks"},
+                        "02_transposed_convolutions": {"dcgan-guidelines", "ch2-twin-proof"},
                         "03_keras_dcgans": {"dcgan-guidelines", "ch4-pytorch-dcgans"},
-                        "04_pytorch_dcgans": {"dcgan-guidelines", "ch3-keras-dcgans"}}.items():
+                        "04_pytorch_dcgans": {"dcgan-guidelines", "ch3-keras-dcgans"},
+                        "05_failure_modes": {"ch1-toy", "ch3-keras-dcgans", "ch4-training-loop",
+                                             "ch5-d-wins", "ch5-ganhacks"}}.items():
         refs = {_target(r) for r in _REF.findall(pages[stem])}
         assert needs <= refs, (stem, sorted(needs - refs))
+
+
+@pytest.mark.parametrize("stem, prefix", [("01_dense_gan", "ch1-"), ("05_failure_modes", "ch5-")])
+def test_every_main_section_has_a_label(stem, prefix):
+    """Chapters 1 and 5: the title and every numbered section carry a ``(chN-...)=`` target."""
+    text = _pages()[stem]
+    lines = text.split("\n")
+    unlabelled = [line for i, line in enumerate(lines)
+                  if re.match(r"#\s|##\s+\d+\.\s|##\s+First", line)
+                  and not (i and re.fullmatch(rf"\({prefix}[\w-]+\)=", lines[i - 1].strip()))]
+    assert not unlabelled, (stem, unlabelled)
 
 
 @pytest.mark.parametrize("stem", ["02_transposed_convolutions", "03_keras_dcgans",
