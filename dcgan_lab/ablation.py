@@ -25,13 +25,13 @@ import numpy as np
 from . import frameworks, recipes
 from .run.atomic import write_json
 from .run.config import TrainOptions
-from .scoring.evaluation import Callback, evaluate, fid_callback
+from .scoring.evaluation import Callback, evaluate, fid_callback, sample_size
 from .scoring.tables import AblationTable
 
 __all__ = ["CACHE_FILE", "ganhack_variants", "run_ablation"]
 
 CACHE_FILE = "ablation.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def ganhack_variants(lr: float = 2e-4) -> dict[str, TrainOptions]:
@@ -131,7 +131,7 @@ def run_ablation(
     out_dir: str | Path = "runs/ablation",
     framework: str = "torch",
     *,
-    n_eval: int = 1000,
+    n_eval: int | None = None,
     dataset: str | None = None,
     data: str | np.ndarray | None = None,
     profile: str | None = None,
@@ -145,8 +145,10 @@ def run_ablation(
     ``variants`` maps a name to :class:`~dcgan_lab.run.config.TrainOptions`; their ``seed``,
     ``steps`` and ``batch_size`` are replaced by each seed and the shared budget (``None``: the
     recipe's budget for ``profile``). Runs go to ``out_dir/<variant>/seed<k>`` (trained with
-    ``force=True``, ``progress=False``) and are scored by :func:`evaluate` on ``n_eval`` samples.
-    A variant with ``metric_every`` gets a :func:`fid_callback` (its history gains ``fid``).
+    ``force=True``, ``progress=False``) and are scored by :func:`evaluate` on ``n_eval`` samples
+    (``None``: the dataset's one sample size, :func:`~dcgan_lab.scoring.evaluation.sample_size`).
+    A variant with ``metric_every`` gets a :func:`fid_callback` on as many samples (its history
+    gains ``fid``), so the curve and the final row compare.
 
     Each finished run is recorded in ``out_dir/ablation.json`` under a key made of every setting
     that defines it (recipe, framework, options, seed, budget, data, evaluation); a later call
@@ -163,10 +165,11 @@ def run_ablation(
     seeds = tuple(int(s) for s in seeds)
     if not seeds:
         raise ValueError("seeds is empty: pass at least one seed")
-    r, n_eval = recipes.get(recipe), int(n_eval)
+    r = recipes.get(recipe)
     steps = r.budget(profile).steps if steps is None else int(steps)
     batch_size = r.budget(profile).batch_size if batch_size is None else int(batch_size)
     dataset = dataset or r.dataset
+    n_eval = sample_size(dataset) if n_eval is None else int(n_eval)
     data, data_id = _training_data(data, r, verbose)
     out = Path(out_dir)
     cache_path = out / CACHE_FILE
@@ -191,7 +194,7 @@ def run_ablation(
                 continue
             cbs = list(callbacks)
             if opts.metric_every:
-                cbs.append(fid_callback(opts.metric_every, dataset, n=min(n_eval, 500)))
+                cbs.append(fid_callback(opts.metric_every, dataset, n=n_eval))
             scores, seconds = _train_and_score(train, load_generator, r, run_dir, opts, data, cbs,
                                                dataset, n_eval)
             row = {"variant": name, "seed": seed, **scores, "seconds": seconds,

@@ -1,6 +1,11 @@
 """Chapter 5's time budgets per profile (smoke, cpu, gpu): how long its ablation, its
 single-run demonstrations and its Stacked MNIST runs train. Chapter settings, not library defaults:
 the library's functions take these numbers as arguments.
+
+How many samples score a run is not a budget: at every profile it is the course's one sample size
+of the dataset, :func:`dcgan_lab.scoring.evaluation.sample_size` (``n_eval`` below reads it), so
+chapter 5's tables compare with chapters 1, 3 and 4 and with ``dcgan-lab evaluate``. Stacked
+MNIST's ``n_samples`` counts 1,000 modes, a different measure (PacGAN / VEEGAN count 26,000).
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import profiles
+from ..scoring import evaluation
 
 __all__ = ["AblationBudget", "DemoBudget", "StackedBudget", "ablation_budget", "demo_budget",
            "stacked_budget"]
@@ -15,22 +21,27 @@ __all__ = ["AblationBudget", "DemoBudget", "StackedBudget", "ablation_budget", "
 
 @dataclass(frozen=True)
 class AblationBudget:
-    """How long each run of an ablation trains, on how many seeds, and how many samples score it."""
+    """How long each run of an ablation trains and on how many seeds; ``n_eval``: the samples
+    that score each run, the dataset's one sample size."""
 
     steps: int
     batch_size: int
     seeds: tuple[int, ...]
-    n_eval: int
+    dataset: str = "mnist"
+
+    @property
+    def n_eval(self) -> int:
+        return evaluation.sample_size(self.dataset)
 
 
 _ABLATION = {
     # smoke: every line runs; the numbers mean nothing.
-    "smoke": AblationBudget(steps=3, batch_size=16, seeds=(0, 1), n_eval=200),
+    "smoke": AblationBudget(steps=3, batch_size=16, seeds=(0, 1)),
     # cpu: 24 runs of 160 steps at batch 32, about 0.03 s a step on 2 idle cores plus ~1 s of
     # evaluation per run: about 2.5 of the 5 minutes chapter 5 may take.
-    "cpu": AblationBudget(steps=160, batch_size=32, seeds=(0, 1, 2), n_eval=1000),
+    "cpu": AblationBudget(steps=160, batch_size=32, seeds=(0, 1, 2)),
     # gpu: long enough for the hacks to matter; five seeds.
-    "gpu": AblationBudget(steps=5000, batch_size=64, seeds=(0, 1, 2, 3, 4), n_eval=10000),
+    "gpu": AblationBudget(steps=5000, batch_size=64, seeds=(0, 1, 2, 3, 4)),
 }
 
 
@@ -42,18 +53,23 @@ def ablation_budget(profile: str | None = None) -> AblationBudget:
 @dataclass(frozen=True)
 class DemoBudget:
     """The chapter's single-run demonstrations (D wins, mode collapse): steps, batch size, and
-    every how many steps ``every`` the metrics are recorded on ``n_eval`` samples."""
+    every how many steps ``every`` the metrics are recorded on ``n_eval`` samples (the dataset's
+    one sample size)."""
 
     steps: int
     batch_size: int
     every: int
-    n_eval: int
+    dataset: str = "mnist"
+
+    @property
+    def n_eval(self) -> int:
+        return evaluation.sample_size(self.dataset)
 
 
 _DEMO = {
-    "smoke": DemoBudget(steps=4, batch_size=16, every=2, n_eval=100),
-    "cpu": DemoBudget(steps=200, batch_size=32, every=25, n_eval=300),
-    "gpu": DemoBudget(steps=3000, batch_size=64, every=250, n_eval=2000),
+    "smoke": DemoBudget(steps=4, batch_size=16, every=2),
+    "cpu": DemoBudget(steps=200, batch_size=32, every=25),
+    "gpu": DemoBudget(steps=3000, batch_size=64, every=250),
 }
 
 

@@ -21,6 +21,7 @@ imports nothing itself, :func:`show_run_grids` imports matplotlib and Pillow whe
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import inspect
 import textwrap
@@ -32,7 +33,7 @@ import numpy as np
 
 from ..scoring import metrics
 
-__all__ = ["SampleReport", "sample_report", "report_table", "BNModeGap", "bn_mode_gap", "pick_grids",
+__all__ = ["SampleReport", "sample_report", "real_sets", "report_table", "BNModeGap", "bn_mode_gap", "pick_grids",
            "show_run_grids", "source_excerpt", "Compact", "compact"]
 
 
@@ -102,6 +103,33 @@ def sample_report(fake: np.ndarray, real: np.ndarray | None = None,
     coverage = metrics.mode_coverage(probs.argmax(axis=1), probs.shape[1])
     return SampleReport(dataset, len(fake), n_real, evaluation.CONFIDENCE, out["confident"],
                         coverage, out["fid"])
+
+
+def real_sets(dataset: str = "mnist", seed: int = 0) -> Any:
+    """The real images a chapter scores against: the course's one real reference and, disjoint
+    from it, as many more real test images for the real-against-real row (the floor).
+
+    :func:`dcgan_lab.scoring.evaluation.real_subsets` at the dataset's one sample size
+    (:data:`~dcgan_lab.scoring.evaluation.SAMPLE_SIZES`), lowered only when fewer than twice that
+    many test images are loaded (the embedded sample), so that the floor exists; its ``notes``
+    say so. Returns the :class:`~dcgan_lab.scoring.evaluation.RealSubsets`, with ``floor`` set.
+    """
+    import warnings
+
+    from .. import data
+    from ..scoring import evaluation
+
+    with warnings.catch_warnings():  # real_subsets reports the embedded sample in its notes
+        warnings.simplefilter("ignore")
+        n_loaded = len(data.load(dataset, "test", verbose=False)[0])
+    want = evaluation.sample_size(dataset)
+    n = min(want, n_loaded // 2)
+    sets = evaluation.real_subsets(dataset, n, seed)
+    if n < want:
+        sets = dataclasses.replace(sets, notes=(*sets.notes, (
+            f"note: only {n_loaded} real {dataset} test images were loaded: {n} per set "
+            f"instead of {want}")))
+    return sets
 
 
 def report_table(reports: dict[str, SampleReport]) -> str:
