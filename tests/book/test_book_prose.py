@@ -151,6 +151,20 @@ def test_scanner_catches_a_planted_result():
         check("fake", nb, ALLOWED)
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_a_result_planted_in_a_real_chapter_fails_it(chapter):
+    """The real chapter with its real allow-list, plus one hand-typed outcome in its last
+    markdown cell (in memory): the check must fail on exactly that number."""
+    nb = load(chapter)
+    last = max(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown")
+    nb["cells"][last]["source"] = ["".join(nb["cells"][last]["source"])
+                                   + "\n\nThe baseline reached 73.4 % confident samples.\n"]
+    allowed = ALLOWED | PER_CHAPTER.get(chapter, set())
+    assert [(i, n) for i, n, _ in hand_typed_numbers(nb, allowed)] == [(last, "73.4%")]
+    with pytest.raises(AssertionError, match=r"73\.4%"):
+        check(chapter, nb, allowed)
+
+
 def test_scanner_skips_glue_math_code_links_and_constants():
     nb = _fake_notebook(
         "The run reached {glue:text}`acc:.1%` after {glue:text}`steps` steps.\n",
