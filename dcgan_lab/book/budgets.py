@@ -53,10 +53,11 @@ _ABLATION = {
     # smoke: every line runs; the numbers mean nothing.
     "smoke": AblationBudget(steps=3, batch_size=16, seeds=(0, 1)),
     # cpu: 160 steps at batch 32 per run, about 0.03 s a step on 2 idle cores plus ~1 s of
-    # evaluation: a few of the minutes chapter 5 may take. Far below effect_budget() (6,000 x
-    # 64: 13 variants x 3 seeds there would train for hours on 2 cores), so the chapter says, in
-    # a sentence glued from this budget and its measured baseline, that its MNIST numbers show
-    # the start of training, not where the effects show.
+    # evaluation: a few of the minutes chapter 5 may take. Far below effect_budget(): 8 variants
+    # x 3 seeds of 6,000 steps at about 0.04 s a step (benchmarks/quality_cpu.md) would train for
+    # 1.6 hours on 2 idle cores, against the chapter's ~15 minutes. So the chapter says, in a
+    # sentence glued from this budget and its measured baseline, that its MNIST numbers show the
+    # start of training, not where the effects show.
     "cpu": AblationBudget(steps=160, batch_size=32, seeds=(0, 1, 2)),
     # gpu: effect_budget(), where torch-mnist's baseline meets its targets; five seeds.
     "gpu": AblationBudget(steps=6000, batch_size=64, seeds=(0, 1, 2, 3, 4)),
