@@ -223,6 +223,96 @@ def critic_losses(objective: str, out_real: torch.Tensor, out_fake: torch.Tensor
     return torch.relu(1 - out_real).mean(), torch.relu(1 + out_fake).mean()
 
 
+class _VariantStep:
+    """One generator step of :func:`train_step_variant`: the pieces its rounds share."""
+
+    def __init__(self, cfg, G, D, opt_g, opt_d, x, amp, layout):
+        self.cfg, self.G, self.D, self.opt_g, self.opt_d = cfg, G, D, opt_g, opt_d
+        self.x, self.amp, self.layout = x, amp, layout
+        self.criterion = nn.BCELoss() if cfg.loss == "bce" else nn.BCEWithLogitsLoss()
+        self.n_real = streams.d_batch_sizes(cfg)[0]
+        self.D_fixed = D.module if isinstance(D, nn.parallel.DistributedDataParallel) else D
+        self.d_params = [p for p in D.parameters() if p.requires_grad]
+        self.g_params = [p for p in G.parameters() if p.requires_grad]
+
+    def d_terms(self, real, fake, u):
+        """D's loss (with WGAN-GP's penalty), its two terms and D's outputs on both batches."""
+        cfg, D, amp = self.cfg, self.D, self.amp
+        if cfg.d_batches == "separate":
+            with amp():
+                out_real, out_fake = D(real).float(), D(fake).float()
+        else:
+            with amp():
+                out = D(torch.cat([real, fake.to(real.dtype)])).float()
+            out_real, out_fake = out[:self.n_real], out[self.n_real:]
+        if cfg.critic:
+            l_real, l_fake = critic_losses(cfg.objective, out_real, out_fake)
+        else:
+            l_real = self.criterion(out_real, self.x["t_real"][u])
+            l_fake = self.criterion(out_fake, self.x["t_fake"][u])
+        loss = l_real + l_fake
+        if cfg.objective == "wgan-gp":
+            loss = loss + gradient_penalty(D, real, fake, self.x["eps"][u])
+        return loss, l_real, l_fake, out_real, out_fake
+
+    def g_term(self, out):
+        if self.cfg.critic:
+            return -out.mean()
+        if self.cfg.g_loss == "non_saturating":
+            return self.criterion(out, torch.ones_like(out))
+        return -self.criterion(out, torch.zeros_like(out))
+
+    def simultaneous(self, rnd):
+        """The TensorFlow tutorial: one forward pass, both gradients from it, then both steps."""
+        u = rnd * self.cfg.d_steps
+        real = self.x["real"][u].contiguous(memory_format=self.layout)
+        with self.amp():
+            fake = self.G(self.x["z_d"][u])
+        self.D.zero_grad()
+        self.G.zero_grad()
+        terms = self.d_terms(real, fake, u)
+        loss_g = self.g_term(terms[4])
+        terms[0].backward(inputs=self.d_params, retain_graph=True)   # D's gradient only
+        loss_g.backward(inputs=self.g_params)                        # G's, through the same D
+        self.opt_d.step()
+        self.opt_g.step()
+        return terms, loss_g
+
+    def alternating(self, rnd):
+        """``d_steps`` D updates, then G's against the updated D (the PyTorch tutorial)."""
+        cfg, x, amp = self.cfg, self.x, self.amp
+        reuse = streams.reuses_fake(cfg)
+        for j in range(cfg.d_steps):
+            u = rnd * cfg.d_steps + j
+            real = x["real"][u].contiguous(memory_format=self.layout)
+            if reuse and j == cfg.d_steps - 1:
+                with amp():
+                    fake_g = self.G(x["z_d"][u])
+                fake = fake_g.detach()
+            else:
+                with torch.no_grad(), amp():
+                    fake = self.G(x["z_d"][u])
+            self.D.zero_grad()
+            terms = self.d_terms(real, fake, u)
+            terms[0].backward()
+            self.opt_d.step()
+        with amp():
+            fake = fake_g if reuse else self.G(x["z_g"][rnd])
+        self.G.zero_grad()
+        for p in self.d_params:
+            p.requires_grad_(False)
+        try:
+            with amp():
+                out = self.D_fixed(fake).float()
+            loss_g = self.g_term(out)
+            loss_g.backward()
+        finally:
+            for p in self.d_params:
+                p.requires_grad_(True)
+        self.opt_g.step()
+        return terms, loss_g
+
+
 def train_step_variant(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
                        opt_d: torch.optim.Optimizer, images: np.ndarray, cfg: Config,
                        device: torch.device, *, inputs: dict[str, torch.Tensor] | None = None,
@@ -230,94 +320,23 @@ def train_step_variant(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim
     """:func:`train_step` for ``cfg.objective`` in ("wgan-gp", "hinge") or ``cfg.update ==
     "simultaneous"``; the same inputs and metrics. For a critic, ``d_real``/``d_fake`` are D's
     mean *scores* and ``loss_d`` includes the penalty (``loss_d - loss_d_real - loss_d_fake``)."""
-    criterion = nn.BCELoss() if cfg.loss == "bce" else nn.BCEWithLogitsLoss()
     if cfg.critic:
         prob = torch.nn.Identity()
     else:
         prob = torch.sigmoid if cfg.loss == "logits" else torch.nn.Identity()
-    n_real = streams.d_batch_sizes(cfg)[0]
     if inputs is None:
         inputs = step_inputs(step, images, cfg)
     x = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
     layout = (torch.channels_last if speed is not None and speed.channels_last
               else torch.contiguous_format)
-    amp = functools.partial(_autocast, device, speed)
-    reuse = streams.reuses_fake(cfg) or cfg.update == "simultaneous"
-    D_fixed = D.module if isinstance(D, nn.parallel.DistributedDataParallel) else D
-    d_params = [p for p in D.parameters() if p.requires_grad]
-    g_params = [p for p in G.parameters() if p.requires_grad]
-
-    def d_terms(real, fake, t_real, t_fake, u):
-        if cfg.d_batches == "separate":
-            with amp():
-                out_real, out_fake = D(real).float(), D(fake).float()
-        else:
-            with amp():
-                out = D(torch.cat([real, fake.to(real.dtype)])).float()
-            out_real, out_fake = out[:n_real], out[n_real:]
-        if cfg.critic:
-            l_real, l_fake = critic_losses(cfg.objective, out_real, out_fake)
-        else:
-            l_real, l_fake = criterion(out_real, t_real), criterion(out_fake, t_fake)
-        loss = l_real + l_fake
-        if cfg.objective == "wgan-gp":
-            loss = loss + gradient_penalty(D, real, fake, x["eps"][u])
-        return loss, l_real, l_fake, out_real, out_fake
-
-    def g_term(out):
-        if cfg.critic:
-            return -out.mean()
-        if cfg.g_loss == "non_saturating":
-            return criterion(out, torch.ones_like(out))
-        return -criterion(out, torch.zeros_like(out))
-
+    run = _VariantStep(cfg, G, D, opt_g, opt_d, x, functools.partial(_autocast, device, speed),
+                       layout)
     for rnd in range(cfg.rounds_per_step):
         if cfg.update == "simultaneous":
-            # the TensorFlow tutorial: one forward pass, both gradients from it, then both steps
-            u = rnd * cfg.d_steps
-            real = x["real"][u].contiguous(memory_format=layout)
-            with amp():
-                fake = G(x["z_d"][u])
-            D.zero_grad()
-            G.zero_grad()
-            loss_d, loss_d_real, loss_d_fake, out_real, out_fake = d_terms(
-                real, fake, x["t_real"][u], x["t_fake"][u], u)
-            loss_g = g_term(out_fake)
-            loss_d.backward(inputs=d_params, retain_graph=True)   # D's gradient only
-            loss_g.backward(inputs=g_params)                      # G's, through the same D
-            opt_d.step()
-            opt_g.step()
-            continue
-        for j in range(cfg.d_steps):
-            u = rnd * cfg.d_steps + j
-            real = x["real"][u].contiguous(memory_format=layout)
-            if reuse and j == cfg.d_steps - 1:
-                with amp():
-                    fake_g = G(x["z_d"][u])
-                fake = fake_g.detach()
-            else:
-                with torch.no_grad(), amp():
-                    fake = G(x["z_d"][u])
-            D.zero_grad()
-            loss_d, loss_d_real, loss_d_fake, out_real, out_fake = d_terms(
-                real, fake, x["t_real"][u], x["t_fake"][u], u)
-            loss_d.backward()
-            opt_d.step()
-        with amp():
-            fake = fake_g if reuse else G(x["z_g"][rnd])
-        G.zero_grad()
-        for p in d_params:
-            p.requires_grad_(False)
-        try:
-            with amp():
-                out = D_fixed(fake).float()
-            loss_g = g_term(out)
-            loss_g.backward()
-        finally:
-            for p in d_params:
-                p.requires_grad_(True)
-        opt_g.step()
-
+            terms, loss_g = run.simultaneous(rnd)
+        else:
+            terms, loss_g = run.alternating(rnd)
+    loss_d, loss_d_real, loss_d_fake, out_real, out_fake = terms
     return {
         "loss_d": loss_d.item(),
         "loss_d_real": loss_d_real.item(),
