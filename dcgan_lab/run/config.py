@@ -110,7 +110,13 @@ class Config:
         return recipes.get(self.recipe)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field, but the options added after the first release only where they differ
+        from their defaults: a default run's config.json is byte for byte what it always was."""
+        d = dataclasses.asdict(self)
+        for f in dataclasses.fields(self):
+            if f.default is not dataclasses.MISSING and d[f.name] == f.default:
+                del d[f.name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:

@@ -36,8 +36,7 @@ from ..run import streams
 from ..run.config import GP_WEIGHT, Config
 from ..speed import Speed
 
-__all__ = ["pick_device", "step_inputs", "train_step", "train_step_variant", "gradient_penalty",
-           "critic_losses"]
+__all__ = ["pick_device", "step_inputs", "train_step", "gradient_penalty", "critic_losses"]
 
 
 # --------------------------------------------------------------------------------------------
