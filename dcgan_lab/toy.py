@@ -50,8 +50,9 @@ from typing import Any
 import numpy as np
 
 MIXTURES = ("ring", "grid")
-LOSSES = ("non_saturating", "minimax", "wgan-gp", "hinge")
-CRITIC_LOSSES = ("wgan-gp", "hinge")   # D is a critic: an unbounded score, no sigmoid in its loss
+LOSSES = ("non_saturating", "minimax")   # G's two losses in the BCE game (chapter 1)
+CRITIC_LOSSES = ("wgan-gp", "hinge")     # D is a critic: an unbounded score, no sigmoid in its loss
+ALL_LOSSES = LOSSES + CRITIC_LOSSES      # what ToyConfig.loss accepts
 UPDATES = ("alternating", "simultaneous")
 D_ACTIVATIONS = ("leaky_relu", "relu")
 D_OPTIMIZERS = ("adam", "sgd")
@@ -331,7 +332,7 @@ def make_config(mixture: str = "ring", steps: int = 2000, seed: int = 0,
         raise ValueError(f"unknown option(s) {', '.join(unknown)}: choose from "
                          f"{', '.join(sorted(names - {'mixture', 'steps', 'seed', 'loss'}))}")
     _choice("mixture", mixture, MIXTURES)
-    _choice("loss", loss, LOSSES)
+    _choice("loss", loss, ALL_LOSSES)
     _choice("d_activation", options.get("d_activation", "leaky_relu"), D_ACTIVATIONS)
     _choice("d_optimizer", options.get("d_optimizer", "adam"), D_OPTIMIZERS)
     _choice("g_optimizer", options.get("g_optimizer", "adam"), D_OPTIMIZERS)
