@@ -205,6 +205,14 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
     t.add_argument("--lr-d", type=_positive_float)
     t.add_argument("--beta1", type=_fraction(1.0, closed=False))
     t.add_argument("--g-loss", choices=config.G_LOSSES, help="default: non_saturating")
+    t.add_argument("--loss", choices=config.OBJECTIVES,
+                   help="the game: gan (the sources' BCE, default), wgan-gp (Gulrajani et al. "
+                        "2017: a critic without BatchNorm, gradient penalty 10) or hinge "
+                        "(Miyato et al. 2018)")
+    t.add_argument("--update", choices=config.UPDATES,
+                   help="alternating (D, then G against the updated D: the PyTorch tutorial; "
+                        "default) or simultaneous (both from one forward pass: the TensorFlow "
+                        "tutorial)")
     t.add_argument("--label-smoothing", type=_fraction(1.0, closed=False),
                    help="one-sided: real target = 1 - X")
     t.add_argument("--real-labels", type=_label_range, metavar="LO,HI",
@@ -357,7 +365,7 @@ _OPTION_ARGS = {
     "fake_label_range": "fake_labels", "flip_prob": "flip_prob", "d_batches": "d_batches",
     "d_steps": "d_steps", "g_dropout": "g_dropout", "g_activation": "g_activation",
     "d_activation": "d_activation", "seed": "seed", "n_fixed": "n_fixed",
-    "keras_style": "keras_style",
+    "keras_style": "keras_style", "objective": "loss", "update": "update",
 }
 
 

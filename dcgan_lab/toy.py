@@ -50,7 +50,10 @@ from typing import Any
 import numpy as np
 
 MIXTURES = ("ring", "grid")
-LOSSES = ("non_saturating", "minimax")
+LOSSES = ("non_saturating", "minimax")   # G's two losses in the BCE game (chapter 1)
+CRITIC_LOSSES = ("wgan-gp", "hinge")     # D is a critic: an unbounded score, no sigmoid in its loss
+ALL_LOSSES = LOSSES + CRITIC_LOSSES      # what ToyConfig.loss accepts
+UPDATES = ("alternating", "simultaneous")
 D_ACTIVATIONS = ("leaky_relu", "relu")
 D_OPTIMIZERS = ("adam", "sgd")
 N_STD = 3.0          # a point within 3 std of its nearest mode is high quality
@@ -293,7 +296,8 @@ class ToyConfig:
     mixture: str = "ring"
     steps: int = 2000
     seed: int = 0
-    loss: str = "non_saturating"      # G's loss: "non_saturating" -log D(G(z)) or "minimax"
+    loss: str = "non_saturating"      # "non_saturating" -log D(G(z)), "minimax", or a critic
+    #                                   objective: "wgan-gp" (Gulrajani et al. 2017) or "hinge"
     batch_size: int = 128
     z_dim: int = 4
     hidden: int = 64                  # two hidden layers of this width in G and in D
@@ -303,11 +307,14 @@ class ToyConfig:
     beta2: float = 0.999
     d_steps: int = 1                  # D updates per G update
     d_optimizer: str = "adam"         # "adam" or plain "sgd" (ganhacks 9), at lr_d
+    g_optimizer: str = "adam"         # "adam" or plain "sgd", at lr_g (the twin tests use sgd)
     label_smoothing: float = 0.0      # one-sided: real target 1 - label_smoothing
     soft_labels: bool = False         # real targets U(0.7, 1.0), fake U(0.0, 0.3)
     flip_prob: float = 0.0            # each D target swapped (t -> 1 - t) with this probability
     d_activation: str = "leaky_relu"  # LeakyReLU(0.2) or ReLU in D
     g_dropout: float = 0.0            # dropout after each hidden layer of G (training only)
+    gp_weight: float = 10.0           # lambda of WGAN-GP's gradient penalty (loss "wgan-gp")
+    update: str = "alternating"       # D then G on the updated D, or "simultaneous" (one forward)
     snapshot_steps: tuple[int, ...] = ()
     n_eval: int = N_EVAL
     surface_size: int = 64
@@ -325,9 +332,16 @@ def make_config(mixture: str = "ring", steps: int = 2000, seed: int = 0,
         raise ValueError(f"unknown option(s) {', '.join(unknown)}: choose from "
                          f"{', '.join(sorted(names - {'mixture', 'steps', 'seed', 'loss'}))}")
     _choice("mixture", mixture, MIXTURES)
-    _choice("loss", loss, LOSSES)
+    _choice("loss", loss, ALL_LOSSES)
     _choice("d_activation", options.get("d_activation", "leaky_relu"), D_ACTIVATIONS)
     _choice("d_optimizer", options.get("d_optimizer", "adam"), D_OPTIMIZERS)
+    _choice("g_optimizer", options.get("g_optimizer", "adam"), D_OPTIMIZERS)
+    _choice("update", options.get("update", "alternating"), UPDATES)
+    if options.get("update") == "simultaneous" and options.get("d_steps", 1) != 1:
+        raise ValueError(f"d_steps={options['d_steps']!r}: update='simultaneous' makes one D and "
+                         "one G update from one forward pass; use d_steps=1")
+    if not float(options.get("gp_weight", 10.0)) >= 0:
+        raise ValueError(f"gp_weight={options['gp_weight']!r}: must be >= 0")
     for name, value in (("steps", steps), *((k, options[k]) for k in
                         ("batch_size", "z_dim", "hidden", "d_steps", "n_eval", "surface_size")
                         if k in options)):
@@ -370,13 +384,16 @@ class StepStream:
 
     Each quantity has its own generator, so ``take(n)`` gives the same numbers however the
     steps are split into chunks. ``take(n)`` returns float32 arrays: ``real`` (n, d_steps, B, 2),
-    ``z_d`` (n, d_steps, B, z), ``t_real`` and ``t_fake`` (n, d_steps, B, 1), ``z_g`` (n, B, z).
+    ``z_d`` (n, d_steps, B, z), ``t_real`` and ``t_fake`` (n, d_steps, B, 1), ``z_g`` (n, B, z),
+    and ``eps`` (n, d_steps, B, 1): WGAN-GP's interpolation weights, U(0, 1) (drawn from their own
+    generator, so the other inputs are those of any other loss).
     """
 
     def __init__(self, cfg: ToyConfig):
         self.cfg, self.mix = cfg, mixture(cfg.mixture)
         self.rngs = {k: np.random.default_rng([cfg.seed, 2, i]) for i, k in enumerate(
-            ("comp", "noise", "z_d", "z_g", "t_real", "t_fake", "flip_real", "flip_fake"))}
+            ("comp", "noise", "z_d", "z_g", "t_real", "t_fake", "flip_real", "flip_fake",
+             "eps"))}
 
     def _targets(self, shape, real: bool) -> np.ndarray:
         c = self.cfg
@@ -401,7 +418,8 @@ class StepStream:
                 "t_real": self._targets((*shape, 1), True),
                 "t_fake": self._targets((*shape, 1), False),
                 "z_g": self.rngs["z_g"].standard_normal(
-                    (n, c.batch_size, c.z_dim)).astype(np.float32)}
+                    (n, c.batch_size, c.z_dim)).astype(np.float32),
+                "eps": self.rngs["eps"].random((*shape, 1)).astype(np.float32)}
 
 
 def step_stream(cfg: ToyConfig) -> StepStream:

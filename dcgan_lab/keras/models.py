@@ -73,8 +73,10 @@ class _Ctx:
 
     def __init__(self, recipe, *, bn_momentum: float, bn_eps: float, slope: float,
                  activation: str, dropout: float = 0.0, dcgan_init: bool = False,
-                 tf1_batchnorm: bool = False) -> None:
+                 tf1_batchnorm: bool = False, critic: bool = False) -> None:
         self.recipe = recipe
+        self.critic = critic  # D as a critic: no BatchNorm, no sigmoid (WGAN-GP, hinge)
+        self.out = "linear" if critic else "sigmoid"  # D's output activation
         self.tf1_batchnorm = tf1_batchnorm
         self.bn_momentum = bn_momentum  # Keras convention (PyTorch momentum p -> 1 - p)
         self.bn_eps = bn_eps
@@ -97,7 +99,9 @@ class _Ctx:
     def convt(self, filters: int, k: int, s: int = 1, padding: str = "valid", **kw):
         return L.Conv2DTranspose(filters, k, strides=s, padding=padding, **self._w(), **kw)
 
-    def bn(self) -> L.BatchNormalization:
+    def bn(self) -> L.Layer:
+        if self.critic:
+            return L.Identity()
         kw = {}
         if self.dcgan_init:
             kw["gamma_initializer"] = keras.initializers.RandomNormal(1.0, 0.02)
@@ -127,7 +131,7 @@ def _dense_mnist(r, g: _Ctx, d: _Ctx, z, img):
     x = g.act(g.dense(128)(z))
     x = _seq(x, g.dense(h * w * c, activation="tanh"), L.Reshape((h, w, c)))
     y = d.act(_seq(img, L.Flatten(), d.dense(128)))
-    y = d.dense(1, activation="sigmoid")(y)
+    y = d.dense(1, activation=d.out)(y)
     return x, y
 
 
@@ -139,7 +143,7 @@ def _gia_dcgan_mnist(r, g: _Ctx, d: _Ctx, z, img):
     y = d.act(d.conv(32, 3, 2, "same")(img))                           # 28 -> 14
     y = d.act(_seq(y, d.conv(64, 3, 2, "same"), d.bn()))               # 14 -> 7
     y = d.act(_seq(y, d.conv(128, 3, 2, "same"), d.bn()))              # 7 -> 4
-    y = _seq(y, L.Flatten(), d.dense(1, activation="sigmoid"))
+    y = _seq(y, L.Flatten(), d.dense(1, activation=d.out))
     return x, y
 
 
@@ -160,7 +164,7 @@ def _bernico(r, g: _Ctx, d: _Ctx, z, img):
     y = d.bn()(L.Dropout(0.25)(d.act(y)))
     y = d.bn()(L.Dropout(0.25)(d.act(d.conv(128, 3, 2, "same")(y))))
     y = L.Dropout(0.25)(d.act(d.conv(256, 3, 1, "same")(y)))
-    y = _seq(y, L.Flatten(), d.dense(1, activation="sigmoid"))
+    y = _seq(y, L.Flatten(), d.dense(1, activation=d.out))
     return x, y
 
 
@@ -194,7 +198,7 @@ def _torch_mnist(r, g: _Ctx, d: _Ctx, z, img):
     y = d.act(_seq(y, L.ZeroPadding2D(1), d.conv(128, 3, 2, "valid", use_bias=False),
                    d.bn()))                                                       # 7 -> 4
     y = _seq(y, d.conv(1, 4, 1, "valid", use_bias=False), L.Flatten(),
-             L.Activation("sigmoid"))                                             # 4 -> 1
+             L.Activation(d.out))                                             # 4 -> 1
     return x, y
 
 
@@ -209,7 +213,7 @@ def _dcgan64(r, g: _Ctx, d: _Ctx, z, img):
     y = d.act(d.conv(ndf, 4, 2, "same", use_bias=False)(img))
     for f in (ndf * 2, ndf * 4, ndf * 8):
         y = d.act(_seq(y, d.conv(f, 4, 2, "same", use_bias=False), d.bn()))
-    y = _seq(y, d.conv(1, 4, 1, "valid", use_bias=False), L.Flatten(), L.Activation("sigmoid"))
+    y = _seq(y, d.conv(1, 4, 1, "valid", use_bias=False), L.Flatten(), L.Activation(d.out))
     return x, y
 
 
@@ -254,6 +258,7 @@ def build(
     d_activation: str | None = None,
     tf1_batchnorm: bool = False,
     channels: int | None = None,
+    critic: bool = False,
 ) -> tuple[keras.Model, keras.Model]:
     """Build the Keras (generator, discriminator) pair of recipe ``name`` (functional, NHWC).
 
@@ -266,6 +271,7 @@ def build(
     ``combined`` model, D then still normalises with batch statistics, as under TF 1.x Keras.
     The stacked trainer builds D this way; the generator is never frozen and keeps the stock layer.
     ``channels`` (default: the recipe's) changes the image channels, e.g. 3 for Stacked MNIST.
+    ``critic=True`` makes D a critic for WGAN-GP or the hinge loss: no BatchNorm, no sigmoid.
     """
     recipe = _recipes.get(name).with_channels(channels)
     if not 0.0 <= g_dropout < 1.0:
@@ -281,7 +287,8 @@ def build(
     common = {"bn_momentum": 1 - recipe.bn_momentum, "bn_eps": recipe.bn_eps,
               "slope": recipe.leaky_slope, "dcgan_init": recipe.dcgan_init}
     g = _Ctx(recipe, activation=g_activation or recipe.g_activation, dropout=g_dropout, **common)
-    d = _Ctx(recipe, activation=d_activation or recipe.d_activation, tf1_batchnorm=tf1_batchnorm, **common)
+    d = _Ctx(recipe, activation=d_activation or recipe.d_activation, tf1_batchnorm=tf1_batchnorm,
+             critic=critic, **common)
     with _fresh_layer_names():
         z = keras.Input((recipe.latent_dim,), name="z")
         img = keras.Input(recipe.image_shape, name="images")
@@ -342,7 +349,7 @@ def summary(model: keras.Model) -> ShapeTable:
 
 def build_for(cfg, **kwargs):
     """:func:`build` of a run's :class:`~dcgan_lab.run.config.Config`: its recipe with its
-    ``g_dropout``, ``g_activation`` and ``d_activation`` (the one place a run's models are
-    built from its config; ``kwargs`` go to :func:`build`)."""
+    ``g_dropout``, ``g_activation`` and ``d_activation``, and D a critic for a critic objective
+    (the one place a run's models are built from its config; ``kwargs`` go to :func:`build`)."""
     return build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
-                 d_activation=cfg.d_activation, **kwargs)
+                 d_activation=cfg.d_activation, critic=cfg.critic, **kwargs)

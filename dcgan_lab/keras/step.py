@@ -27,7 +27,8 @@ from keras import ops  # noqa: E402
 
 from ..run import config, streams  # noqa: E402
 
-__all__ = ["GAN", "StackedGAN", "make_trainer", "step_inputs", "train_step"]
+__all__ = ["GAN", "StackedGAN", "make_trainer", "step_inputs", "train_step", "gradient_penalty",
+           "critic_losses"]
 
 # --------------------------------------------------------------------------------------------
 # losses
@@ -51,6 +52,32 @@ def _g_loss(output, from_logits: bool, g_loss: str):
     if g_loss == "non_saturating":
         return _bce(ops.ones_like(output), output, from_logits)  # -log D(G(z))
     return -_bce(ops.zeros_like(output), output, from_logits)  # log(1 - D(G(z))): saturates
+
+
+def critic_losses(objective: str, out_real, out_fake):
+    """D's two loss terms on its scores: ``"wgan-gp"``: ``-mean D(x)``, ``mean D(G(z))``;
+    ``"hinge"``: ``mean relu(1 - D(x))``, ``mean relu(1 + D(G(z)))`` (float32)."""
+    out_real, out_fake = ops.cast(out_real, "float32"), ops.cast(out_fake, "float32")
+    if objective == "wgan-gp":
+        return -ops.mean(out_real), ops.mean(out_fake)
+    return ops.mean(ops.relu(1 - out_real)), ops.mean(ops.relu(1 + out_fake))
+
+
+def gradient_penalty(D, real, fake, eps, weight: float = config.GP_WEIGHT):
+    """WGAN-GP's penalty (Gulrajani et al. 2017, Algorithm 1): ``weight`` times the mean over
+    images of ``(||grad_x D(x_hat)||_2 - 1)^2`` at ``x_hat = eps x + (1 - eps) G(z)`` (``eps``
+    (n, 1, 1, 1); the first ``min(len(real), len(fake))`` pairs); the norm is ``sqrt(sum g^2 +
+    1e-12)``. An inner tape: call it under the tape of D's update, which differentiates it."""
+    k = ops.minimum(ops.shape(real)[0], ops.shape(fake)[0])
+    real = ops.cast(real[:k], "float32")
+    fake = tf.stop_gradient(ops.cast(fake[:k], "float32"))
+    x_hat = eps[:k] * real + (1 - eps[:k]) * fake
+    with tf.GradientTape() as inner:
+        inner.watch(x_hat)
+        score = ops.sum(ops.cast(D(x_hat, training=True), "float32"))
+    grad = inner.gradient(score, x_hat)
+    norm = ops.sqrt(ops.sum(ops.reshape(grad, (ops.shape(grad)[0], -1)) ** 2, axis=1) + 1e-12)
+    return weight * ops.mean((norm - 1) ** 2)
 
 
 def _adam(lr: float, beta1: float, beta2: float) -> keras.optimizers.Adam:
@@ -80,8 +107,13 @@ class GAN(keras.Model):
                  d_steps: int = 1, rounds_per_step: int = 1, label_smoothing: float = 0.0,
                  real_label_range: tuple[float, float] | None = None,
                  fake_label_range: tuple[float, float] | None = None, flip_prob: float = 0.0,
-                 seed: int | None = None, **kwargs):
+                 seed: int | None = None, objective: str = "gan", update: str = "alternating",
+                 **kwargs):
         super().__init__(**kwargs)
+        config.check_choice("objective", objective, config.OBJECTIVES)
+        config.check_choice("update", update, config.UPDATES)
+        self.objective, self.update = objective, update
+        self.critic = objective != "gan"
         if loss not in ("bce", "logits"):
             raise ValueError(f"loss={loss!r}: choose bce (D ends in a sigmoid) or logits")
         config.check_choice("g_loss", g_loss, config.G_LOSSES)  # built without resolve()
@@ -113,7 +145,8 @@ class GAN(keras.Model):
                   d_batches=cfg.d_batches, d_steps=cfg.d_steps,
                   rounds_per_step=cfg.rounds_per_step, label_smoothing=cfg.label_smoothing,
                   real_label_range=cfg.real_label_range, fake_label_range=cfg.fake_label_range,
-                  flip_prob=cfg.flip_prob, seed=cfg.seed)
+                  flip_prob=cfg.flip_prob, seed=cfg.seed, objective=cfg.objective,
+                  update=cfg.update)
         gan.compile(d_optimizer=_adam(cfg.lr_d, cfg.beta1, cfg.beta2),
                     g_optimizer=_adam(cfg.lr_g, cfg.beta1, cfg.beta2))
         return gan
@@ -132,9 +165,11 @@ class GAN(keras.Model):
         g_optimizer.build(self.generator.trainable_variables)
 
     # -- the update, shared by both input kinds -------------------------------------------------
-    def _d_update(self, real, z, t_real, t_fake):
+    def _d_update(self, real, z, t_real, t_fake, eps=None):
         G, D = self.generator, self.discriminator
         fake = G(z, training=True)  # outside the tape: D's update needs no gradient through G
+        if self.critic or self.update == "simultaneous":
+            return self._variant_update(real, fake, t_real, t_fake, eps)
         n_real = ops.shape(real)[0]
         with tf.GradientTape() as tape:
             if self.d_batches == "separate":
@@ -162,11 +197,75 @@ class GAN(keras.Model):
         G, D = self.generator, self.discriminator
         with tf.GradientTape() as tape:
             out = D(G(z, training=True), training=True)
-            loss = _g_loss(out, self.from_logits, self.g_loss_name)
+            loss = self._g_term(out)
             per_replica = loss / self.replicas if self.replicas > 1 else loss
         grads = tape.gradient(per_replica, G.trainable_weights)  # only G's weights move
         self.g_optimizer.apply_gradients(zip(grads, G.trainable_weights, strict=True))
         return loss
+
+    # -- beyond the tutorials: a critic objective, and simultaneous updates -----------------------
+    def _g_term(self, out):
+        if self.critic:
+            return -ops.mean(ops.cast(out, "float32"))  # -mean D(G(z))
+        return _g_loss(out, self.from_logits, self.g_loss_name)
+
+    def _d_terms(self, real, fake, t_real, t_fake, eps):
+        """D's loss (with WGAN-GP's penalty), its two terms and its outputs; call under a tape."""
+        D = self.discriminator
+        n_real = ops.shape(real)[0]
+        if self.d_batches == "separate":
+            out_real = D(real, training=True)
+            out_fake = D(fake, training=True)
+        else:
+            out = D(ops.concatenate([real, fake], axis=0), training=True)
+            out_real, out_fake = out[:n_real], out[n_real:]
+        if self.critic:
+            l_real, l_fake = critic_losses(self.objective, out_real, out_fake)
+        else:
+            l_real = _bce(t_real, out_real, self.from_logits)
+            l_fake = _bce(t_fake, out_fake, self.from_logits)
+        loss = l_real + l_fake
+        if self.objective == "wgan-gp":
+            loss = loss + gradient_penalty(D, real, fake, eps)
+        return loss, l_real, l_fake, out_real, out_fake
+
+    def _step_metrics(self, loss, l_real, l_fake, out_real, out_fake):
+        if self.critic:  # a critic's mean scores
+            d_real = ops.mean(ops.cast(out_real, "float32"))
+            d_fake = ops.mean(ops.cast(out_fake, "float32"))
+        else:
+            d_real = ops.mean(_prob(out_real, self.from_logits))
+            d_fake = ops.mean(_prob(out_fake, self.from_logits))
+        return {"loss_d": loss, "loss_d_real": l_real, "loss_d_fake": l_fake,
+                "d_real": d_real, "d_fake": d_fake}
+
+    def _variant_update(self, real, fake, t_real, t_fake, eps):
+        """D's update for a critic objective (alternating; ``fake`` computed outside the tape)."""
+        D = self.discriminator
+        with tf.GradientTape() as tape:
+            terms = self._d_terms(real, fake, t_real, t_fake, eps)
+            per_replica = terms[0] / self.replicas if self.replicas > 1 else terms[0]
+        grads = tape.gradient(per_replica, D.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, D.trainable_weights, strict=True))
+        return self._step_metrics(*terms)
+
+    def _simultaneous_update(self, real, z, t_real, t_fake, eps=None):
+        """The TensorFlow DCGAN tutorial's step: two tapes over one forward pass (``G(z)``,
+        ``D(x)``, ``D(G(z))``), both gradients from it, then both optimisers."""
+        G, D = self.generator, self.discriminator
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = G(z, training=True)
+            terms = self._d_terms(real, fake, t_real, t_fake, eps)
+            loss_g = self._g_term(terms[4])
+            scale = 1.0 / self.replicas if self.replicas > 1 else 1.0
+            loss_d_rep, loss_g_rep = terms[0] * scale, loss_g * scale
+        grads_g = g_tape.gradient(loss_g_rep, G.trainable_weights)
+        grads_d = d_tape.gradient(loss_d_rep, D.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads_d, D.trainable_weights, strict=True))
+        self.g_optimizer.apply_gradients(zip(grads_g, G.trainable_weights, strict=True))
+        m = self._step_metrics(*terms)
+        m["loss_g"] = loss_g
+        return m
 
     def _targets(self, n: int):
         """D's targets for ``fit()``: one-sided smoothing, soft ranges, flips (as d_targets)."""
@@ -185,6 +284,12 @@ class GAN(keras.Model):
             t_fake = ops.where(flip, 1.0 - t_fake, t_fake)
         return t_real, t_fake
 
+    def _eps(self, n):
+        """WGAN-GP's interpolation weights for ``fit()`` (None unless the objective needs them)."""
+        if self.objective != "wgan-gp":
+            return None
+        return keras.random.uniform((n, 1, 1, 1), seed=self.seed_generator)
+
     def train_step(self, data):
         """One generator step: ``rounds_per_step`` x (``d_steps`` D updates, one G update).
 
@@ -198,14 +303,24 @@ class GAN(keras.Model):
         if not explicit:
             n = ops.shape(data)[0]
         for r in range(self.rounds_per_step):
+            if self.update == "simultaneous":
+                u = r * self.d_steps
+                if explicit:
+                    m = self._simultaneous_update(data["real"][u], data["z_d"][u],
+                                                  data["t_real"][u], data["t_fake"][u],
+                                                  data["eps"][u] if "eps" in data else None)
+                else:
+                    z = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+                    m = self._simultaneous_update(data, z, *self._targets(n), self._eps(n))
+                continue
             for j in range(self.d_steps):
                 u = r * self.d_steps + j
                 if explicit:
                     m = self._d_update(data["real"][u], data["z_d"][u], data["t_real"][u],
-                                       data["t_fake"][u])
+                                       data["t_fake"][u], data["eps"][u] if "eps" in data else None)
                 else:
                     z = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
-                    m = self._d_update(data, z, *self._targets(n))
+                    m = self._d_update(data, z, *self._targets(n), self._eps(n))
             if explicit:
                 z_g = data["z_g"][r]
             else:

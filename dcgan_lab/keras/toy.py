@@ -9,7 +9,9 @@ kernels ``(n_models, in, out)``, mapping ``(n_models, N, in)`` to ``(n_models, N
 batched matrix product per layer, so ten seeds train at once. The training steps between two
 snapshots run inside one ``tf.function`` loop (a ``tf.while_loop``), which keeps Python out of the
 per-step cost. Inputs, starting weights and the update rule are those of the PyTorch twin:
-:func:`dcgan_lab.toy.init_weights`, :func:`dcgan_lab.toy.step_stream`, Adam with epsilon 1e-7.
+:func:`dcgan_lab.toy.init_weights`, :func:`dcgan_lab.toy.step_stream`, Adam with epsilon 1e-7;
+so are the critic objectives (``"wgan-gp"`` with its gradient penalty, ``"hinge"``) and the two
+update schemes (``"alternating"``, ``"simultaneous"``) -- see :mod:`dcgan_lab.torch.toy`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from keras import ops  # noqa: E402
 from .. import toy as _toy  # noqa: E402
 
 __all__ = ["ToyMLP", "build", "set_weights", "get_weights", "forward", "d_loss", "g_loss",
-           "train_toy", "train_toys"]
+           "gradient_penalty", "train_toy", "train_toys"]
 
 
 class ToyMLP(keras.Model):
@@ -98,43 +100,93 @@ def _bce(logits, targets):   # per model: mean over its batch, shape (n_models,)
     return ops.mean(per, axis=(1, 2))
 
 
-def d_loss(real_logits, fake_logits, t_real, t_fake):
-    """Per model: BCE(D(x), t_real) + BCE(D(G(z)), t_fake), from logits."""
+def d_loss(real_logits, fake_logits, t_real, t_fake, loss: str = "non_saturating"):
+    """Per model: BCE(D(x), t_real) + BCE(D(G(z)), t_fake), from logits; for the critic losses
+    (the targets unused) ``"wgan-gp"``: mean D(G(z)) - mean D(x) (add :func:`gradient_penalty`),
+    ``"hinge"``: mean relu(1 - D(x)) + mean relu(1 + D(G(z)))."""
+    if loss == "wgan-gp":
+        return ops.mean(fake_logits, axis=(1, 2)) - ops.mean(real_logits, axis=(1, 2))
+    if loss == "hinge":
+        return (ops.mean(ops.relu(1 - real_logits), axis=(1, 2))
+                + ops.mean(ops.relu(1 + fake_logits), axis=(1, 2)))
     return _bce(real_logits, t_real) + _bce(fake_logits, t_fake)
 
 
 def g_loss(fake_logits, loss: str = "non_saturating"):
-    """Per model: non-saturating ``-log D(G(z))`` = softplus(-a), minimax ``log(1 - D)`` = -softplus(a)."""
+    """Per model: non-saturating ``-log D(G(z))`` = softplus(-a), minimax ``log(1 - D)`` =
+    -softplus(a); the critic losses (wgan-gp, hinge): ``-mean D(G(z))``."""
+    if loss in _toy.CRITIC_LOSSES:
+        return -ops.mean(fake_logits, axis=(1, 2))
     if loss == "non_saturating":
         return ops.mean(ops.softplus(-fake_logits), axis=(1, 2))
     return -ops.mean(ops.softplus(fake_logits), axis=(1, 2))
 
 
+def gradient_penalty(D, real, fake, eps, weight: float = 10.0):
+    """Per model: ``weight * mean((||grad_x D(x_hat)||_2 - 1)^2)`` with ``x_hat = eps real + (1 -
+    eps) fake`` (WGAN-GP, Gulrajani et al. 2017, Algorithm 1); the norm is ``sqrt(sum g^2 +
+    1e-12)``. An inner tape: call it under the tape of D's update, which differentiates it."""
+    x_hat = eps * real + (1 - eps) * tf.stop_gradient(fake)
+    with tf.GradientTape() as inner:
+        inner.watch(x_hat)
+        out = ops.sum(D(x_hat))
+    grad = inner.gradient(out, x_hat)
+    norm = ops.sqrt(ops.sum(grad ** 2, axis=-1) + 1e-12)
+    return weight * ops.mean((norm - 1) ** 2, axis=1)
+
+
+def _d_total(cfg, D, real, fake, t_real, t_fake, eps):
+    """D's loss per model (with WGAN-GP's penalty) and D's logits on ``fake``."""
+    a_real, a_fake = D(real), D(fake)
+    l_d = d_loss(a_real, a_fake, t_real, t_fake, cfg.loss)
+    if cfg.loss == "wgan-gp":
+        l_d = l_d + gradient_penalty(D, real, fake, eps, cfg.gp_weight)
+    return l_d, a_fake
+
+
 def _chunk_fn(cfg, G, D, opt_g, opt_d):
     """A ``tf.function`` that runs the steps of one chunk of inputs and returns their losses."""
 
+    def simultaneous(real, z, t_real, t_fake, eps):
+        # the TensorFlow tutorial's step: two tapes over one forward pass, then both updates
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = G(z, training=True)
+            l_d, a = _d_total(cfg, D, real, fake, t_real, t_fake, eps)
+            l_g = g_loss(a, cfg.loss)
+            total_d, total_g = tf.reduce_sum(l_d), tf.reduce_sum(l_g)
+        grads_g = g_tape.gradient(total_g, G.trainable_variables)
+        grads_d = d_tape.gradient(total_d, D.trainable_variables)
+        opt_d.apply_gradients(zip(grads_d, D.trainable_variables, strict=False))
+        opt_g.apply_gradients(zip(grads_g, G.trainable_variables, strict=False))
+        return l_d, l_g, a
+
     @tf.function(reduce_retracing=True)
-    def run(real, z_d, t_real, t_fake, z_g):
+    def run(real, z_d, t_real, t_fake, z_g, eps):
         n = tf.shape(z_g)[0]
         ta_d = tf.TensorArray(tf.float32, size=n)
         ta_g = tf.TensorArray(tf.float32, size=n)
         ta_f = tf.TensorArray(tf.float32, size=n)
         for i in tf.range(n):
-            ld = tf.zeros(tf.shape(z_g)[1])
-            for k in range(cfg.d_steps):
-                fake = G(z_d[i, k], training=True)
+            if cfg.update == "simultaneous":
+                ld, l_g, a = simultaneous(real[i, 0], z_d[i, 0], t_real[i, 0], t_fake[i, 0],
+                                          eps[i, 0])
+            else:
+                ld = tf.zeros(tf.shape(z_g)[1])
+                for k in range(cfg.d_steps):
+                    fake = G(z_d[i, k], training=True)
+                    with tf.GradientTape() as tape:
+                        l_d, _ = _d_total(cfg, D, real[i, k], fake, t_real[i, k], t_fake[i, k],
+                                          eps[i, k])
+                        total = tf.reduce_sum(l_d)
+                    grads = tape.gradient(total, D.trainable_variables)
+                    opt_d.apply_gradients(zip(grads, D.trainable_variables, strict=False))
+                    ld += l_d
                 with tf.GradientTape() as tape:
-                    l_d = d_loss(D(real[i, k]), D(fake), t_real[i, k], t_fake[i, k])
-                    total = tf.reduce_sum(l_d)
-                grads = tape.gradient(total, D.trainable_variables)
-                opt_d.apply_gradients(zip(grads, D.trainable_variables, strict=False))
-                ld += l_d
-            with tf.GradientTape() as tape:
-                a = D(G(z_g[i], training=True))
-                l_g = g_loss(a, cfg.loss)
-                total = tf.reduce_sum(l_g)
-            grads = tape.gradient(total, G.trainable_variables)
-            opt_g.apply_gradients(zip(grads, G.trainable_variables, strict=False))
+                    a = D(G(z_g[i], training=True))
+                    l_g = g_loss(a, cfg.loss)
+                    total = tf.reduce_sum(l_g)
+                grads = tape.gradient(total, G.trainable_variables)
+                opt_g.apply_gradients(zip(grads, G.trainable_variables, strict=False))
             ta_d = ta_d.write(i, ld / cfg.d_steps)
             ta_g = ta_g.write(i, l_g)
             ta_f = ta_f.write(i, ops.mean(ops.sigmoid(a), axis=(1, 2)))
@@ -165,7 +217,8 @@ def train_toys(mixture: str, steps: int, seeds, loss: str = "non_saturating",
     t0 = time.perf_counter()
     keras.utils.set_random_seed(cfg.seed)
     G, D = build(cfg, seeds)
-    opt_g = keras.optimizers.Adam(cfg.lr_g, beta_1=cfg.beta1, beta_2=cfg.beta2, epsilon=1e-7)
+    opt_g = (keras.optimizers.Adam(cfg.lr_g, beta_1=cfg.beta1, beta_2=cfg.beta2, epsilon=1e-7)
+             if cfg.g_optimizer == "adam" else keras.optimizers.SGD(cfg.lr_g))
     opt_d = (keras.optimizers.Adam(cfg.lr_d, beta_1=cfg.beta1, beta_2=cfg.beta2, epsilon=1e-7)
              if cfg.d_optimizer == "adam" else keras.optimizers.SGD(cfg.lr_d))
     opt_g.build(G.trainable_variables)
@@ -179,7 +232,7 @@ def train_toys(mixture: str, steps: int, seeds, loss: str = "non_saturating",
     for target in cfg.snapshot_steps:
         if target > done:
             x = _inputs(streams, target - done)
-            out = run(x["real"], x["z_d"], x["t_real"], x["t_fake"], x["z_g"])
+            out = run(x["real"], x["z_d"], x["t_real"], x["t_fake"], x["z_g"], x["eps"])
             losses[done:target] = np.stack([np.asarray(o) for o in out], axis=-1)
             done = target
         pts.append(np.asarray(G(z_eval, training=False)))

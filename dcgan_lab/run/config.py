@@ -14,6 +14,14 @@ import numpy as np
 from .. import profiles, recipes
 
 G_LOSSES = ("non_saturating", "minimax")
+# the game D and G play (CLI ``--loss``): the BCE game of the sources ("gan", the default), or a
+# critic objective: WGAN-GP (Gulrajani et al. 2017) or hinge (Miyato et al. 2018), whose D is a
+# critic (an unbounded score: no sigmoid, no BatchNorm; see the builders' ``critic`` option)
+OBJECTIVES = ("gan", "wgan-gp", "hinge")
+# D's and G's updates (CLI ``--update``): D, then G against the updated D (the PyTorch DCGAN
+# tutorial, the default), or both from one forward pass (the TensorFlow DCGAN tutorial)
+UPDATES = ("alternating", "simultaneous")
+GP_WEIGHT = 10.0  # WGAN-GP's lambda (the paper's Algorithm 1)
 D_BATCHES = ("separate", "concat")
 FRAMEWORKS = ("torch", "keras")
 
@@ -48,6 +56,8 @@ class TrainOptions:
     n_fixed: int = 64  # fixed-noise samples drawn at every sample step
     metric_every: int | None = None  # record the Frechet distance every N steps (None: never)
     keras_style: str | None = None  # Keras only: "stacked" or "train_step" (None: the recipe's)
+    objective: str = "gan"  # CLI --loss: "gan", "wgan-gp" or "hinge" (OBJECTIVES)
+    update: str = "alternating"  # CLI --update: "alternating" or "simultaneous" (UPDATES)
 
     def replace(self, **changes) -> TrainOptions:
         return dataclasses.replace(self, **changes)
@@ -86,19 +96,35 @@ class Config:
     keras_style: str
     half_batch: bool
     rounds_per_step: int
+    # added after the first release: a config.json without them is read with these defaults
+    objective: str = "gan"
+    update: str = "alternating"
+
+    @property
+    def critic(self) -> bool:
+        """Whether D is a critic (an objective other than the BCE game): no sigmoid, no BatchNorm."""
+        return self.objective != "gan"
 
     @property
     def recipe_obj(self) -> recipes.Recipe:
         return recipes.get(self.recipe)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field, but the options added after the first release only where they differ
+        from their defaults: a default run's config.json is byte for byte what it always was."""
+        d = dataclasses.asdict(self)
+        for f in dataclasses.fields(self):
+            if f.default is not dataclasses.MISSING and d[f.name] == f.default:
+                del d[f.name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:
         fields = {f.name for f in dataclasses.fields(cls)}
+        optional = {f.name for f in dataclasses.fields(cls)
+                    if f.default is not dataclasses.MISSING}
         unknown = set(d) - fields
-        missing = fields - set(d)
+        missing = fields - set(d) - optional
         if unknown or missing:
             raise RunDirError(f"config does not match this version of dcgan_lab: unknown keys "
                               f"{sorted(unknown)}, missing keys {sorted(missing)}")
@@ -157,6 +183,27 @@ def resolve(recipe: str | recipes.Recipe, framework: str, options: TrainOptions 
                          f"(recipe {r.name}): combined.train_on_batch(z, ones) can only "
                          f"minimise BCE against targets. Use TrainOptions(keras_style="
                          f"'train_step', g_loss={o.g_loss!r})")
+    check_choice("objective", o.objective, OBJECTIVES)
+    check_choice("update", o.update, UPDATES)
+    if o.objective != "gan":
+        if o.g_loss != "non_saturating":
+            raise ValueError(f"g_loss={o.g_loss!r} has no meaning with objective={o.objective!r}: "
+                             "G's loss is then -mean D(G(z)); leave g_loss='non_saturating'")
+        set_labels = [n for n, v in (("label_smoothing", o.label_smoothing),
+                                     ("real_label_range", o.real_label_range),
+                                     ("fake_label_range", o.fake_label_range),
+                                     ("flip_prob", o.flip_prob)) if v]
+        if set_labels:
+            raise ValueError(f"{', '.join(set_labels)}: D's targets have no meaning with "
+                             f"objective={o.objective!r} (a critic has no labels)")
+    if o.update == "simultaneous" and o.d_steps != 1:
+        raise ValueError(f"d_steps={o.d_steps!r}: update='simultaneous' makes one D and one G "
+                         "update from one forward pass; use d_steps=1 or update='alternating'")
+    if framework == "keras" and style == "stacked" and (o.objective, o.update) != (
+            "gan", "alternating"):
+        raise ValueError(f"objective={o.objective!r}, update={o.update!r} need "
+                         f"keras_style='train_step' (recipe {r.name} trains with 'stacked': "
+                         "train_on_batch against targets, one model after the other)")
     if not 0.0 <= o.flip_prob <= 0.5:
         raise ValueError(f"flip_prob={o.flip_prob!r}: need 0 <= flip_prob <= 0.5")
     if not 0.0 <= o.g_dropout < 1.0:
@@ -195,6 +242,7 @@ def resolve(recipe: str | recipes.Recipe, framework: str, options: TrainOptions 
         g_dropout=float(o.g_dropout), g_activation=o.g_activation, d_activation=o.d_activation,
         seed=int(o.seed), n_fixed=o.n_fixed, metric_every=o.metric_every,
         keras_style=style, half_batch=r.half_batch, rounds_per_step=r.rounds_per_step,
+        objective=o.objective, update=o.update,
     )
 
 

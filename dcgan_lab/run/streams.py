@@ -94,7 +94,7 @@ def load_training_images(cfg: Config, data: str | np.ndarray | None = None) -> n
 
 
 # --- random streams (stateless: keyed by seed, stream and step) -------------------------------
-_DATA, _NOISE, _LABELS, _FIXED = 1, 2, 3, 4
+_DATA, _NOISE, _LABELS, _FIXED, _MIX = 1, 2, 3, 4, 5
 
 
 def _rng(seed: int, stream: int, *keys: int) -> np.random.Generator:
@@ -147,6 +147,12 @@ def d_targets(cfg: Config, step: int, n_real: int, n_fake: int, sub: int = 0
         real = np.where(flip_r, 1.0 - real, real).astype(np.float32)
         fake = np.where(flip_f, 1.0 - fake, fake).astype(np.float32)
     return real, fake
+
+
+def mix_weights(cfg: Config, step: int, n: int, sub: int = 0) -> np.ndarray:
+    """WGAN-GP's interpolation weights ``eps`` (n, 1, 1, 1) float32, U(0, 1): the penalty's
+    ``x_hat = eps x + (1 - eps) G(z)`` per image (a stream of its own: the others are unchanged)."""
+    return _rng(cfg.seed, _MIX, step, sub).random((n, 1, 1, 1), dtype=np.float32)
 
 
 def d_sub(cfg: Config, round_: int, j: int) -> int:
@@ -202,7 +208,8 @@ def step_inputs(step: int, images: np.ndarray, cfg: Config) -> dict[str, np.ndar
     Keys: ``real`` (U, n_real, H, W, C) float32 in [-1, 1], ``z_d`` (U, n_fake, latent),
     ``t_real`` (U, n_real, 1), ``t_fake`` (U, n_fake, 1), ``z_g`` (rounds, batch, latent), where
     U = rounds_per_step * d_steps and D update ``j`` of round ``r`` takes row ``r * d_steps + j``
-    (see :func:`d_sub`).
+    (see :func:`d_sub`); with ``cfg.objective == "wgan-gp"`` also ``eps`` (U, n_real, 1, 1, 1),
+    the penalty's :func:`mix_weights`.
     """
     from .. import data
 
@@ -220,6 +227,8 @@ def step_inputs(step: int, images: np.ndarray, cfg: Config) -> dict[str, np.ndar
             t_real, t_fake = d_targets(cfg, step, n_real, n_fake, sub=sub)
             out["t_real"].append(t_real)
             out["t_fake"].append(t_fake)
+            if getattr(cfg, "objective", "gan") == "wgan-gp":
+                out.setdefault("eps", []).append(mix_weights(cfg, step, n_real, sub=sub))
         out["z_g"].append(noise(step, cfg.batch_size, latent, cfg.seed, sub=g_sub(cfg, rnd)))
     return {k: np.stack(v) for k, v in out.items()}
 

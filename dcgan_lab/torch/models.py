@@ -93,19 +93,28 @@ class _Ctx:
     """Options shared by the layer helpers while one network is built."""
 
     def __init__(self, recipe, *, bn_momentum: float, bn_eps: float, slope: float,
-                 activation: str, dropout: float = 0.0) -> None:
+                 activation: str, dropout: float = 0.0, critic: bool = False) -> None:
         self.recipe = recipe
+        self.critic = critic  # D as a critic: no BatchNorm, no sigmoid (WGAN-GP, hinge)
         self.bn_momentum = bn_momentum  # PyTorch convention (Keras momentum m -> 1 - m)
         self.bn_eps = bn_eps
         self.slope = slope
         self.activation = activation  # "relu" or "leaky_relu"
         self.dropout = dropout
 
-    def bn2d(self, c: int) -> nn.BatchNorm2d:
+    def bn2d(self, c: int) -> nn.Module:
+        if self.critic:
+            return nn.Identity()
         return nn.BatchNorm2d(c, momentum=self.bn_momentum, eps=self.bn_eps)
 
-    def bn1d(self, c: int) -> nn.BatchNorm1d:
+    def bn1d(self, c: int) -> nn.Module:
+        if self.critic:
+            return nn.Identity()
         return nn.BatchNorm1d(c, momentum=self.bn_momentum, eps=self.bn_eps)
+
+    def sigmoid(self) -> nn.Module:
+        """D's output activation: a sigmoid (P(real)), or none for a critic's score."""
+        return nn.Identity() if self.critic else nn.Sigmoid()
 
     def act(self) -> list[nn.Module]:
         a = nn.ReLU() if self.activation == "relu" else nn.LeakyReLU(self.slope)
@@ -151,7 +160,7 @@ def _dense_mnist(r, g: _Ctx, d: _Ctx):
     h, w, c = r.image_shape
     gen = [nn.Linear(r.latent_dim, 128), *g.act(),
            nn.Linear(128, h * w * c), nn.Tanh(), nn.Unflatten(1, (c, h, w))]
-    dis = [nn.Flatten(), nn.Linear(h * w * c, 128), *d.act(), nn.Linear(128, 1), nn.Sigmoid()]
+    dis = [nn.Flatten(), nn.Linear(h * w * c, 128), *d.act(), nn.Linear(128, 1), d.sigmoid()]
     return gen, dis
 
 
@@ -166,7 +175,7 @@ def _gia_dcgan_mnist(r, g: _Ctx, d: _Ctx):
         *_same_conv(r.channels, 32, 3, 2, 28), *d.act(),             # 28 -> 14
         *_same_conv(32, 64, 3, 2, 14), d.bn2d(64), *d.act(),         # 14 -> 7
         *_same_conv(64, 128, 3, 2, 7), d.bn2d(128), *d.act(),        # 7 -> 4
-        nn.Flatten(), nn.Linear(4 * 4 * 128, 1), nn.Sigmoid(),
+        nn.Flatten(), nn.Linear(4 * 4 * 128, 1), d.sigmoid(),
     ]
     return gen, dis
 
@@ -194,7 +203,7 @@ def _bernico(r, g: _Ctx, d: _Ctx):
     dis += [*d.act(), *drop, d.bn2d(64),
             *_same_conv(64, 128, 3, 2, n4), *d.act(), *drop, d.bn2d(128),         # -> 4
             *_same_conv(128, 256, 3, 1, n4 // 2), *d.act(), *drop,
-            nn.Flatten(), nn.Linear(256 * (n4 // 2) ** 2, 1), nn.Sigmoid()]
+            nn.Flatten(), nn.Linear(256 * (n4 // 2) ** 2, 1), d.sigmoid()]
     return gen, dis
 
 
@@ -227,7 +236,7 @@ def _torch_mnist(r, g: _Ctx, d: _Ctx):
         nn.Conv2d(r.channels, 32, 4, 2, 1, bias=False), *d.act(),                           # 14
         nn.Conv2d(32, 64, 4, 2, 1, bias=False), d.bn2d(64), *d.act(),                       # 7
         nn.Conv2d(64, 128, 3, 2, 1, bias=False), d.bn2d(128), *d.act(),                     # 4
-        nn.Conv2d(128, 1, 4, 1, 0, bias=False), nn.Sigmoid(),                               # 1
+        nn.Conv2d(128, 1, 4, 1, 0, bias=False), d.sigmoid(),                               # 1
     ]
     return gen, dis
 
@@ -242,7 +251,7 @@ def _dcgan64(r, g: _Ctx, d: _Ctx):
     dis = [nn.Conv2d(r.channels, ndf, 4, 2, 1, bias=False), *d.act()]
     for cin, cout in ((ndf, ndf * 2), (ndf * 2, ndf * 4), (ndf * 4, ndf * 8)):
         dis += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), d.bn2d(cout), *d.act()]
-    dis += [nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid()]
+    dis += [nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), d.sigmoid()]
     return gen, dis
 
 
@@ -312,6 +321,7 @@ def build(
     g_activation: str | None = None,
     d_activation: str | None = None,
     channels: int | None = None,
+    critic: bool = False,
 ) -> tuple[Generator, Discriminator]:
     """Build the PyTorch (generator, discriminator) pair of recipe ``name``.
 
@@ -320,6 +330,8 @@ def build(
     ``d_activation`` replace the hidden activations ("relu" or "leaky_relu"; LeakyReLU keeps the
     recipe's slope). ``channels`` (default: the recipe's) changes the image channels of G's output
     and D's input, e.g. ``channels=3`` for Stacked MNIST; ``model.recipe`` then has that shape.
+    ``critic=True`` makes D a critic for WGAN-GP or the hinge loss: no BatchNorm (Gulrajani et al.
+    2017: the penalty is per image, which batch statistics break) and no sigmoid at its output.
     """
     recipe = _recipes.get(name).with_channels(channels)
     _check_options(g_dropout, g_activation, d_activation)
@@ -329,7 +341,7 @@ def build(
         raise KeyError(f"no PyTorch model for recipe {recipe.name!r}: known are {', '.join(_BUILDERS)}") from None
     bn = {"bn_momentum": recipe.bn_momentum, "bn_eps": recipe.bn_eps, "slope": recipe.leaky_slope}
     g = _Ctx(recipe, activation=g_activation or recipe.g_activation, dropout=g_dropout, **bn)
-    d = _Ctx(recipe, activation=d_activation or recipe.d_activation, **bn)
+    d = _Ctx(recipe, activation=d_activation or recipe.d_activation, critic=critic, **bn)
     gen_layers, dis_layers = fn(recipe, g, d)
     h, w, c = recipe.image_shape
     gen = Generator(recipe, nn.Sequential(*gen_layers), (recipe.latent_dim,))
@@ -395,7 +407,7 @@ def summary(model: nn.Module, input_shape: tuple[int, ...] | None = None, *,
 
 def build_for(cfg, **kwargs):
     """:func:`build` of a run's :class:`~dcgan_lab.run.config.Config`: its recipe with its
-    ``g_dropout``, ``g_activation`` and ``d_activation`` (the one place a run's models are
-    built from its config; ``kwargs`` go to :func:`build`)."""
+    ``g_dropout``, ``g_activation`` and ``d_activation``, and D a critic for a critic objective
+    (the one place a run's models are built from its config; ``kwargs`` go to :func:`build`)."""
     return build(cfg.recipe, g_dropout=cfg.g_dropout, g_activation=cfg.g_activation,
-                 d_activation=cfg.d_activation, **kwargs)
+                 d_activation=cfg.d_activation, critic=cfg.critic, **kwargs)

@@ -10,6 +10,13 @@ Read :func:`train_step` first: it is one generator step, top to bottom --
    pytorch/examples does (``fake = netG(noise)`` once; D on ``fake.detach()``; G on
    ``netD(fake)``); the Keras-origin ones on a fresh ``z``, as their sources do.
 
+Two options of the same trainer go beyond the tutorials (:func:`train_step` hands them to
+:func:`train_step_variant`): ``cfg.objective`` ``"wgan-gp"`` (Gulrajani et al. 2017: D a critic
+without BatchNorm or sigmoid, loss ``mean D(G(z)) - mean D(x) + 10 mean (||grad D(x_hat)|| - 1)^2``,
+G's loss ``-mean D(G(z))``) or ``"hinge"`` (Miyato et al. 2018: ``mean relu(1 - D(x)) + mean
+relu(1 + D(G(z)))``), and ``cfg.update == "simultaneous"`` (the TensorFlow DCGAN tutorial: one
+forward pass ``G(z)``, ``D(x)``, ``D(G(z))``, both gradients from it, then both updates).
+
 Every random draw outside the layers (data order, ``z``, label noise) comes from the stateless
 streams of :mod:`dcgan_lab.run.streams`, keyed by (seed, step); dropout uses torch's RNG, whose
 state the checkpoint keeps. The loop around this step is :mod:`dcgan_lab.torch.backend`.
@@ -26,10 +33,10 @@ import torch
 from torch import nn
 
 from ..run import streams
-from ..run.config import Config
+from ..run.config import GP_WEIGHT, Config
 from ..speed import Speed
 
-__all__ = ["pick_device", "step_inputs", "train_step"]
+__all__ = ["pick_device", "step_inputs", "train_step", "gradient_penalty", "critic_losses"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,6 +126,9 @@ def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimiz
     ``speed`` (a resolved :class:`~dcgan_lab.speed.Speed`) may ask for channels-last inputs and
     autocast forward passes; the losses are always computed in float32.
     """
+    if cfg.objective != "gan" or cfg.update != "alternating":
+        return train_step_variant(step, G, D, opt_g, opt_d, images, cfg, device, inputs=inputs,
+                                  speed=speed)
     criterion = nn.BCELoss() if cfg.loss == "bce" else nn.BCEWithLogitsLoss()
     prob = torch.sigmoid if cfg.loss == "logits" else torch.nn.Identity()  # D's output -> P(real)
     n_real = streams.d_batch_sizes(cfg)[0]
@@ -177,6 +187,157 @@ def train_step(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimiz
 
     return {
         "loss_d": (loss_d_real + loss_d_fake).item(),
+        "loss_d_real": loss_d_real.item(),
+        "loss_d_fake": loss_d_fake.item(),
+        "loss_g": loss_g.item(),
+        "d_real": prob(out_real).mean().item(),
+        "d_fake": prob(out_fake).mean().item(),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# beyond the tutorials: a critic objective, and simultaneous updates
+
+
+def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor,
+                     weight: float = GP_WEIGHT) -> torch.Tensor:
+    """WGAN-GP's penalty (Gulrajani et al. 2017, Algorithm 1): ``weight`` times the mean over
+    images of ``(||grad_x D(x_hat)||_2 - 1)^2`` at ``x_hat = eps x + (1 - eps) G(z)`` (``eps``
+    (n, 1, 1, 1) per image; the first ``min(len(real), len(fake))`` pairs). The norm is ``sqrt(sum
+    g^2 + 1e-12)``, finite at ``g = 0``; the graph is kept, so D's update differentiates it."""
+    k = min(len(real), len(fake))
+    x_hat = (eps[:k] * real[:k].float() + (1 - eps[:k]) * fake[:k].detach().float())
+    x_hat.requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).float().sum(), x_hat, create_graph=True)
+    norm = torch.sqrt(grad.flatten(1).pow(2).sum(dim=1) + 1e-12)
+    return weight * ((norm - 1) ** 2).mean()
+
+
+def critic_losses(objective: str, out_real: torch.Tensor, out_fake: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's two loss terms on its scores: ``"wgan-gp"``: ``-mean D(x)``, ``mean D(G(z))``;
+    ``"hinge"``: ``mean relu(1 - D(x))``, ``mean relu(1 + D(G(z)))``."""
+    if objective == "wgan-gp":
+        return -out_real.mean(), out_fake.mean()
+    return torch.relu(1 - out_real).mean(), torch.relu(1 + out_fake).mean()
+
+
+class _VariantStep:
+    """One generator step of :func:`train_step_variant`: the pieces its rounds share."""
+
+    def __init__(self, cfg, G, D, opt_g, opt_d, x, amp, layout):
+        self.cfg, self.G, self.D, self.opt_g, self.opt_d = cfg, G, D, opt_g, opt_d
+        self.x, self.amp, self.layout = x, amp, layout
+        self.criterion = nn.BCELoss() if cfg.loss == "bce" else nn.BCEWithLogitsLoss()
+        self.n_real = streams.d_batch_sizes(cfg)[0]
+        self.D_fixed = D.module if isinstance(D, nn.parallel.DistributedDataParallel) else D
+        self.d_params = [p for p in D.parameters() if p.requires_grad]
+        self.g_params = [p for p in G.parameters() if p.requires_grad]
+
+    def d_terms(self, real, fake, u):
+        """D's loss (with WGAN-GP's penalty), its two terms and D's outputs on both batches."""
+        cfg, D, amp = self.cfg, self.D, self.amp
+        if cfg.d_batches == "separate":
+            with amp():
+                out_real, out_fake = D(real).float(), D(fake).float()
+        else:
+            with amp():
+                out = D(torch.cat([real, fake.to(real.dtype)])).float()
+            out_real, out_fake = out[:self.n_real], out[self.n_real:]
+        if cfg.critic:
+            l_real, l_fake = critic_losses(cfg.objective, out_real, out_fake)
+        else:
+            l_real = self.criterion(out_real, self.x["t_real"][u])
+            l_fake = self.criterion(out_fake, self.x["t_fake"][u])
+        loss = l_real + l_fake
+        if cfg.objective == "wgan-gp":
+            loss = loss + gradient_penalty(D, real, fake, self.x["eps"][u])
+        return loss, l_real, l_fake, out_real, out_fake
+
+    def g_term(self, out):
+        if self.cfg.critic:
+            return -out.mean()
+        if self.cfg.g_loss == "non_saturating":
+            return self.criterion(out, torch.ones_like(out))
+        return -self.criterion(out, torch.zeros_like(out))
+
+    def simultaneous(self, rnd):
+        """The TensorFlow tutorial: one forward pass, both gradients from it, then both steps."""
+        u = rnd * self.cfg.d_steps
+        real = self.x["real"][u].contiguous(memory_format=self.layout)
+        with self.amp():
+            fake = self.G(self.x["z_d"][u])
+        self.D.zero_grad()
+        self.G.zero_grad()
+        terms = self.d_terms(real, fake, u)
+        loss_g = self.g_term(terms[4])
+        terms[0].backward(inputs=self.d_params, retain_graph=True)   # D's gradient only
+        loss_g.backward(inputs=self.g_params)                        # G's, through the same D
+        self.opt_d.step()
+        self.opt_g.step()
+        return terms, loss_g
+
+    def alternating(self, rnd):
+        """``d_steps`` D updates, then G's against the updated D (the PyTorch tutorial)."""
+        cfg, x, amp = self.cfg, self.x, self.amp
+        reuse = streams.reuses_fake(cfg)
+        for j in range(cfg.d_steps):
+            u = rnd * cfg.d_steps + j
+            real = x["real"][u].contiguous(memory_format=self.layout)
+            if reuse and j == cfg.d_steps - 1:
+                with amp():
+                    fake_g = self.G(x["z_d"][u])
+                fake = fake_g.detach()
+            else:
+                with torch.no_grad(), amp():
+                    fake = self.G(x["z_d"][u])
+            self.D.zero_grad()
+            terms = self.d_terms(real, fake, u)
+            terms[0].backward()
+            self.opt_d.step()
+        with amp():
+            fake = fake_g if reuse else self.G(x["z_g"][rnd])
+        self.G.zero_grad()
+        for p in self.d_params:
+            p.requires_grad_(False)
+        try:
+            with amp():
+                out = self.D_fixed(fake).float()
+            loss_g = self.g_term(out)
+            loss_g.backward()
+        finally:
+            for p in self.d_params:
+                p.requires_grad_(True)
+        self.opt_g.step()
+        return terms, loss_g
+
+
+def train_step_variant(step: int, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
+                       opt_d: torch.optim.Optimizer, images: np.ndarray, cfg: Config,
+                       device: torch.device, *, inputs: dict[str, torch.Tensor] | None = None,
+                       speed: Speed | None = None) -> dict[str, float]:
+    """:func:`train_step` for ``cfg.objective`` in ("wgan-gp", "hinge") or ``cfg.update ==
+    "simultaneous"``; the same inputs and metrics. For a critic, ``d_real``/``d_fake`` are D's
+    mean *scores* and ``loss_d`` includes the penalty (``loss_d - loss_d_real - loss_d_fake``)."""
+    if cfg.critic:
+        prob = torch.nn.Identity()
+    else:
+        prob = torch.sigmoid if cfg.loss == "logits" else torch.nn.Identity()
+    if inputs is None:
+        inputs = step_inputs(step, images, cfg)
+    x = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+    layout = (torch.channels_last if speed is not None and speed.channels_last
+              else torch.contiguous_format)
+    run = _VariantStep(cfg, G, D, opt_g, opt_d, x, functools.partial(_autocast, device, speed),
+                       layout)
+    for rnd in range(cfg.rounds_per_step):
+        if cfg.update == "simultaneous":
+            terms, loss_g = run.simultaneous(rnd)
+        else:
+            terms, loss_g = run.alternating(rnd)
+    loss_d, loss_d_real, loss_d_fake, out_real, out_fake = terms
+    return {
+        "loss_d": loss_d.item(),
         "loss_d_real": loss_d_real.item(),
         "loss_d_fake": loss_d_fake.item(),
         "loss_g": loss_g.item(),

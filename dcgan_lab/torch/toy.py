@@ -16,6 +16,15 @@ exactly as it would alone.
 of :func:`dcgan_lab.toy.step_stream`, so a seed means the same start and the same batches in both
 frameworks; each step makes ``d_steps`` Adam updates of D (real and fake batch, separate BCE terms
 summed) and one of G (non-saturating ``-log D(G(z))`` or minimax ``log(1 - D(G(z)))``).
+
+Two critic objectives replace the BCE game (``loss``): ``"wgan-gp"`` (Gulrajani et al. 2017: D's
+loss ``mean D(G(z)) - mean D(x)`` plus ``gp_weight`` times the mean of ``(||grad D(x_hat)|| - 1)^2``
+at ``x_hat = eps x + (1 - eps) G(z)``; G's loss ``-mean D(G(z))``) and ``"hinge"`` (Miyato et al.
+2018: D's loss ``mean relu(1 - D(x)) + mean relu(1 + D(G(z)))``, G's ``-mean D(G(z))``). The toy D
+has no normalisation layer, as the WGAN-GP critic must not have BatchNorm. ``update`` picks the
+step: ``"alternating"`` (the PyTorch DCGAN tutorial: D's update, then G's against the updated D)
+or ``"simultaneous"`` (the TensorFlow DCGAN tutorial: one forward pass ``G(z)``, ``D(x)``,
+``D(G(z))``; both losses and both gradients from it; then both updates; ``z`` is ``z_d``).
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from torch.nn import functional as F
 from .. import toy as _toy
 
 __all__ = ["ToyMLP", "build", "set_weights", "get_weights", "forward", "d_loss", "g_loss",
-           "train_toy", "train_toys"]
+           "gradient_penalty", "train_toy", "train_toys"]
 
 
 class ToyMLP(nn.Module):
@@ -102,16 +111,44 @@ def _bce(logits, targets):   # per model: mean over its batch, shape (n_models,)
     return F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(dim=(1, 2))
 
 
-def d_loss(real_logits, fake_logits, t_real, t_fake):
-    """Per model: BCE(D(x), t_real) + BCE(D(G(z)), t_fake), from logits."""
+def d_loss(real_logits, fake_logits, t_real, t_fake, loss: str = "non_saturating"):
+    """Per model: BCE(D(x), t_real) + BCE(D(G(z)), t_fake), from logits; for the critic losses
+    (the targets unused) ``"wgan-gp"``: mean D(G(z)) - mean D(x) (add :func:`gradient_penalty`),
+    ``"hinge"``: mean relu(1 - D(x)) + mean relu(1 + D(G(z)))."""
+    if loss == "wgan-gp":
+        return fake_logits.mean(dim=(1, 2)) - real_logits.mean(dim=(1, 2))
+    if loss == "hinge":
+        return F.relu(1 - real_logits).mean(dim=(1, 2)) + F.relu(1 + fake_logits).mean(dim=(1, 2))
     return _bce(real_logits, t_real) + _bce(fake_logits, t_fake)
 
 
 def g_loss(fake_logits, loss: str = "non_saturating"):
-    """Per model: non-saturating ``-log D(G(z))`` = softplus(-a), minimax ``log(1 - D)`` = -softplus(a)."""
+    """Per model: non-saturating ``-log D(G(z))`` = softplus(-a), minimax ``log(1 - D)`` =
+    -softplus(a); the critic losses (wgan-gp, hinge): ``-mean D(G(z))``."""
+    if loss in _toy.CRITIC_LOSSES:
+        return -fake_logits.mean(dim=(1, 2))
     if loss == "non_saturating":
         return F.softplus(-fake_logits).mean(dim=(1, 2))
     return -F.softplus(fake_logits).mean(dim=(1, 2))
+
+
+def gradient_penalty(D, real, fake, eps, weight: float = 10.0):
+    """Per model: ``weight * mean((||grad_x D(x_hat)||_2 - 1)^2)`` with ``x_hat = eps real + (1 -
+    eps) fake`` (WGAN-GP, Gulrajani et al. 2017, Algorithm 1); the norm is ``sqrt(sum g^2 + 1e-12)``
+    (finite gradient at g = 0). Built with ``create_graph``, so D's update differentiates it."""
+    x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+    norm = torch.sqrt((grad ** 2).sum(dim=-1) + 1e-12)
+    return weight * ((norm - 1) ** 2).mean(dim=1)
+
+
+def _d_total(cfg, D, real, fake, t_real, t_fake, eps):
+    """D's loss per model (with WGAN-GP's penalty) and D's logits on ``fake``."""
+    a_real, a_fake = D(real), D(fake)
+    l_d = d_loss(a_real, a_fake, t_real, t_fake, cfg.loss)
+    if cfg.loss == "wgan-gp":
+        l_d = l_d + gradient_penalty(D, real, fake.detach(), eps, cfg.gp_weight)
+    return l_d, a_fake
 
 
 def _inputs(streams, n):
@@ -128,6 +165,23 @@ def _snapshot(G, D, z_eval, grid, size):
         surf = torch.sigmoid(D(grid)).numpy().reshape(len(pts), size, size)
     G.train()
     return pts, surf
+
+
+def _simultaneous(cfg, G, D, opt_g, opt_d, x, i):
+    """One simultaneous step (the TensorFlow tutorial's): one forward pass, both gradients from
+    it (D's and G's taken before either network moves), then both updates."""
+    fake = G(x["z_d"][i, 0])
+    l_d, a = _d_total(cfg, D, x["real"][i, 0], fake, x["t_real"][i, 0], x["t_fake"][i, 0],
+                      x["eps"][i, 0])
+    l_g = g_loss(a, cfg.loss)
+    d_params, g_params = list(D.parameters()), list(G.parameters())
+    grads_d = torch.autograd.grad(l_d.sum(), d_params, retain_graph=True)
+    grads_g = torch.autograd.grad(l_g.sum(), g_params)
+    for p, g in zip(d_params + g_params, grads_d + grads_g, strict=True):
+        p.grad = g
+    opt_d.step()
+    opt_g.step()
+    return l_d, l_g, a
 
 
 def train_toys(mixture: str, steps: int, seeds, loss: str = "non_saturating",
@@ -159,7 +213,8 @@ def _train_toys(mixture: str, steps: int, seeds, loss: str = "non_saturating",
     torch.manual_seed(cfg.seed)
     G, D = build(cfg, seeds)
     adam = dict(betas=(cfg.beta1, cfg.beta2), eps=1e-7)   # Keras' Adam epsilon
-    opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, **adam)
+    opt_g = (torch.optim.Adam(G.parameters(), cfg.lr_g, **adam) if cfg.g_optimizer == "adam"
+             else torch.optim.SGD(G.parameters(), cfg.lr_g))
     opt_d = (torch.optim.Adam(D.parameters(), cfg.lr_d, **adam) if cfg.d_optimizer == "adam"
              else torch.optim.SGD(D.parameters(), cfg.lr_d))
     streams = [_toy.step_stream(c) for c in cfgs]
@@ -172,20 +227,25 @@ def _train_toys(mixture: str, steps: int, seeds, loss: str = "non_saturating",
         if target > done:
             x = _inputs(streams, target - done)
             for i in range(target - done):
-                ld = 0.0
-                for k in range(cfg.d_steps):
-                    with torch.no_grad():
-                        fake = G(x["z_d"][i, k])
-                    opt_d.zero_grad(set_to_none=True)
-                    l_d = d_loss(D(x["real"][i, k]), D(fake), x["t_real"][i, k], x["t_fake"][i, k])
-                    l_d.sum().backward()
-                    opt_d.step()
-                    ld = ld + l_d.detach()
-                opt_g.zero_grad(set_to_none=True)
-                a = D(G(x["z_g"][i]))
-                l_g = g_loss(a, cfg.loss)
-                l_g.sum().backward()
-                opt_g.step()
+                if cfg.update == "simultaneous":
+                    l_d, l_g, a = _simultaneous(cfg, G, D, opt_g, opt_d, x, i)
+                    ld = l_d.detach()
+                else:
+                    ld = 0.0
+                    for k in range(cfg.d_steps):
+                        with torch.no_grad():
+                            fake = G(x["z_d"][i, k])
+                        opt_d.zero_grad(set_to_none=True)
+                        l_d, _ = _d_total(cfg, D, x["real"][i, k], fake, x["t_real"][i, k],
+                                          x["t_fake"][i, k], x["eps"][i, k])
+                        l_d.sum().backward()
+                        opt_d.step()
+                        ld = ld + l_d.detach()
+                    opt_g.zero_grad(set_to_none=True)
+                    a = D(G(x["z_g"][i]))
+                    l_g = g_loss(a, cfg.loss)
+                    l_g.sum().backward()
+                    opt_g.step()
                 losses[done + i, :, 0] = (ld / cfg.d_steps).numpy()
                 losses[done + i, :, 1] = l_g.detach().numpy()
                 losses[done + i, :, 2] = torch.sigmoid(a.detach()).mean(dim=(1, 2)).numpy()

@@ -76,6 +76,9 @@ PER_CHAPTER = {
         "50",      # "an FD of 50 means nothing on its own"
         "95%",     # the level of the toy section's bootstrap intervals
     },
+    "06_stabilisers": {
+        "25", "95%",  # the toy grid's 25 Gaussians; the bootstrap interval's level
+    },
     "appendix_speed": {
         "0.06",    # the distributed test's tolerance, set from measurements
     },

@@ -210,7 +210,7 @@ def test_bad_loss_and_options_name_the_choices():
     with pytest.raises(ValueError, match="loss='wgan'.*'non_saturating', 'minimax'"):
         toy.make_config("ring", 10, 0, "wgan")
     with pytest.raises(ValueError, match="loss="):
-        torch_toy.train_toy("ring", 10, 0, loss="hinge")
+        torch_toy.train_toy("ring", 10, 0, loss="lsgan")
     with pytest.raises(ValueError, match="unknown option.*lr_x"):
         toy.make_config("ring", 10, 0, lr_x=1)
     with pytest.raises(ValueError, match="d_activation='tanh'.*'leaky_relu', 'relu'"):
