@@ -1,11 +1,12 @@
-"""The ``dcgan-lab`` command line: recipes, train, sample, evaluate, arithmetic, import-weights,
-export.
+"""The ``dcgan-lab`` command line: recipes, train, sample, evaluate, probe, arithmetic,
+import-weights, export.
 
     dcgan-lab recipes
     dcgan-lab train torch-mnist --framework torch --profile smoke --out runs/mnist
     dcgan-lab train torch-mnist --framework torch --out runs/mnist --resume
     dcgan-lab sample runs/mnist -n 64 --out grid.png
     dcgan-lab evaluate runs/mnist -n 1000 --json
+    dcgan-lab probe runs/dcgan64 --labels 1000 --json
     dcgan-lab arithmetic conv 28 --kernel 3 --stride 2 --padding 1
     dcgan-lab arithmetic transpose 7 --kernel 4 --stride 2 --padding 1
     dcgan-lab arithmetic plan 64
@@ -269,6 +270,21 @@ def _add_sample_parsers(sub) -> None:
     e.add_argument("--seed", type=_seed, default=0, help="seed of z and of the real subset")
     e.add_argument("--json", action="store_true",
                    help="also print the scores as one JSON line, last")
+
+    pr = sub.add_parser("probe", help="linear probe on a trained run's discriminator",
+                        description="The DCGAN paper's linear probe (section 5.1): every conv "
+                                    "layer's output of the run's D max-pooled to 4x4 and "
+                                    "concatenated, a linear classifier (L2 logistic regression) "
+                                    "fitted on the data set's training labels; test accuracy "
+                                    "beside the same for an untrained D and for raw pixels.")
+    pr.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    pr.add_argument("--labels", type=_positive_int, default=None, metavar="N",
+                    help="training labels the classifier sees (a stratified subset; "
+                         "default: the whole training split)")
+    pr.add_argument("--seed", type=_seed, default=0,
+                    help="seed of the label subset and of the untrained D")
+    pr.add_argument("--json", action="store_true",
+                    help="also print the table as one JSON line, last")
 
 
 def _add_arithmetic_parser(sub) -> list[argparse.ArgumentParser]:
@@ -542,6 +558,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    """The probe table of a run's D (see :func:`dcgan_lab.scoring.probe.probe_run`)."""
+    import json
+
+    from .scoring import probe
+
+    run = rundir.RunDir(args.run_dir)
+    if not run.path.is_dir():
+        raise config.RunDirError(f"{run.path} is not a run folder: no such folder")
+    cfg = run.read_config()
+    try:
+        rows = probe.probe_run(run.path, labels=args.labels, seed=args.seed)
+    except ValueError as e:
+        if isinstance(e, _user_errors()):
+            raise
+        raise _CannotEvaluate(f"{run.path}: {e}") from None
+    print(f"probe {run.path}: {cfg.recipe} ({cfg.framework}) on {cfg.data}, a linear classifier "
+          f"on {rows[0].labels} training labels")
+    print(f"  {'features':<32} {'dim':>7} {'L2':>7} {'val acc':>8} {'test acc':>9}")
+    for r in rows:
+        print(f"  {r.features:<32} {r.dim:>7} {r.l2:>7g} {r.val_accuracy:>8.3f} "
+              f"{r.test_accuracy:>9.3f}")
+    if args.json:
+        print(json.dumps({"run": str(run.path), "recipe": cfg.recipe, "framework": cfg.framework,
+                          "dataset": cfg.data, "labels": rows[0].labels, "seed": args.seed,
+                          "rows": [r.as_dict() for r in rows]}))
+    return 0
+
+
 def cmd_import_weights(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Import a canonical generator (and discriminator) into a run folder."""
     from .run.atomic import check_output_folder
@@ -639,6 +684,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sample(args)
         if args.command == "evaluate":
             return cmd_evaluate(args)
+        if args.command == "probe":
+            return cmd_probe(args)
         if args.command == "import-weights":
             return cmd_import_weights(args, args.parser)
         if args.command == "export":
