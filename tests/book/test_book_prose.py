@@ -76,6 +76,11 @@ PER_CHAPTER = {
         "50",      # "an FD of 50 means nothing on its own"
         "95%",     # the level of the toy section's bootstrap intervals
     },
+    "07_what_d_learned": {
+        "82.8%",   # the DCGAN paper's CIFAR-10 accuracy from D's features (section 5.1)
+        "5.1", "6.1", "6.3",       # sections of the DCGAN paper
+        "300", "1000",             # label counts an exercise asks for
+    },
     "appendix_speed": {
         "0.06",    # the distributed test's tolerance, set from measurements
     },

@@ -84,6 +84,19 @@ def test_fit_logistic_reaches_zero_gradient():
     assert np.abs(grad).max() < 1e-4
 
 
+def test_fit_logistic_with_more_features_than_examples_is_exact():
+    # fitted in the span of the 30 examples, the 200-dimensional weights still zero the gradient
+    x, y = _blobs(30, dim=200, k=3, seed=5)
+    m = probe.fit_logistic(x, y, l2=0.1, iters=500, tol=1e-12)
+    assert m.weights.shape == (201, 3)
+    xs = (x - m.mean) / m.scale
+    z = xs @ m.weights[:-1] + m.weights[-1]
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    grad = xs.T @ (p - np.eye(3)[y]) / len(y) + 0.1 * m.weights[:-1]
+    assert np.abs(grad).max() < 1e-5
+
+
 def test_label_subset_is_stratified_and_exact():
     y = np.repeat(np.arange(5), [100, 50, 30, 15, 5])
     rows = probe.label_subset(y, 40, seed=0)
