@@ -245,7 +245,9 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
 
 
 def _add_sample_parsers(sub) -> None:
-    """The ``sample`` and ``evaluate`` subcommands (a trained run's generator)."""
+    """The ``sample``, ``evaluate`` and ``probe`` subcommands (a trained run's G or D)."""
+    from .scoring.probe import CLI_DESCRIPTION as probe_description
+
     s = sub.add_parser("sample", help="draw a grid of samples from a trained run",
                        description="Draw N samples from the generator of RUN_DIR into a PNG grid.")
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -272,11 +274,7 @@ def _add_sample_parsers(sub) -> None:
                    help="also print the scores as one JSON line, last")
 
     pr = sub.add_parser("probe", help="linear probe on a trained run's discriminator",
-                        description="The DCGAN paper's linear probe (section 5.1): every conv "
-                                    "layer's output of the run's D max-pooled to 4x4 and "
-                                    "concatenated, a linear classifier (L2 logistic regression) "
-                                    "fitted on the data set's training labels; test accuracy "
-                                    "beside the same for an untrained D and for raw pixels.")
+                        description=probe_description)
     pr.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     pr.add_argument("--labels", type=_positive_int, default=None, metavar="N",
                     help="training labels the classifier sees (a stratified subset; "
@@ -576,10 +574,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         raise _CannotEvaluate(f"{run.path}: {e}") from None
     print(f"probe {run.path}: {cfg.recipe} ({cfg.framework}) on {cfg.data}, a linear classifier "
           f"on {rows[0].labels} training labels")
-    print(f"  {'features':<32} {'dim':>7} {'L2':>7} {'val acc':>8} {'test acc':>9}")
-    for r in rows:
-        print(f"  {r.features:<32} {r.dim:>7} {r.l2:>7g} {r.val_accuracy:>8.3f} "
-              f"{r.test_accuracy:>9.3f}")
+    print("\n".join(probe.table_lines(rows)))
     if args.json:
         print(json.dumps({"run": str(run.path), "recipe": cfg.recipe, "framework": cfg.framework,
                           "dataset": cfg.data, "labels": rows[0].labels, "seed": args.seed,

@@ -30,10 +30,15 @@ import numpy as np
 
 from .. import frameworks
 
-__all__ = ["GRID", "REGULARISATION", "LinearModel", "ProbeResult", "feature_size",
-           "fit_logistic", "label_subset", "linear_probe", "nearest", "pixel_features",
-           "probe_run", "walk_smoothness"]
+__all__ = ["CLI_DESCRIPTION", "GRID", "REGULARISATION", "LinearModel", "ProbeResult",
+           "feature_size", "fit_logistic", "label_subset", "linear_probe", "nearest",
+           "pixel_features", "probe_run", "table_lines", "walk_smoothness"]
 
+#: ``dcgan-lab probe --help``
+CLI_DESCRIPTION = ("The DCGAN paper's linear probe (section 5.1): every conv layer's output of "
+                   "the run's D max-pooled to 4x4 and concatenated, a linear classifier (L2 "
+                   "logistic regression) fitted on the data set's training labels; test accuracy "
+                   "beside the same for an untrained D and for raw pixels.")
 GRID = 4  # every layer's output is max-pooled to GRID x GRID (the paper's 4x4)
 #: The L2 strengths tried on the validation split (per training example, on standardised features).
 REGULARISATION = (1e-3, 1e-2, 1e-1, 1.0)
@@ -214,6 +219,14 @@ class ProbeResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def table_lines(rows: list[ProbeResult]) -> list[str]:
+    """The probe table as aligned text lines (``dcgan-lab probe``)."""
+    lines = [f"  {'features':<32} {'dim':>7} {'L2':>7} {'val acc':>8} {'test acc':>9}"]
+    lines += [f"  {r.features:<32} {r.dim:>7} {r.l2:>7g} {r.val_accuracy:>8.3f} "
+              f"{r.test_accuracy:>9.3f}" for r in rows]
+    return lines
 
 
 def linear_probe(name: str, train: tuple[np.ndarray, np.ndarray],
