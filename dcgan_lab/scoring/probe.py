@@ -140,9 +140,54 @@ def _row_space(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return (u[:, keep] * root).astype(np.float32), v
 
 
+@dataclass
+class _Problem:
+    """Standardised training features, reduced to the span of the examples when they are fewer
+    than the features (:func:`_row_space`): computed once, fitted for every L2 strength."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    x: np.ndarray              # (n, dim) or (n, r) in the row space
+    v: np.ndarray | None       # (features, r), or None when x is not reduced
+    onehot: np.ndarray
+
+    @classmethod
+    def of(cls, features: np.ndarray, labels: np.ndarray, k: int) -> _Problem:
+        f = np.asarray(features, np.float32)
+        mean, scale = _standardiser(f)
+        x, v = _row_space((f - mean) / scale)
+        return cls(mean, scale, x, v, np.eye(k, dtype=np.float64)[np.asarray(labels, np.int64)])
+
+    def fg(self, w_flat: np.ndarray, l2: float) -> tuple[float, np.ndarray]:
+        n, k = self.onehot.shape
+        w = w_flat.reshape(-1, k)
+        z = (self.x @ w[:-1].astype(np.float32)).astype(np.float64) + w[-1]
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        loss = -np.sum(self.onehot * np.log(np.maximum(p, 1e-300))) / n
+        loss += 0.5 * l2 * np.sum(w[:-1] ** 2)
+        r = (p - self.onehot) / n
+        grad = np.empty_like(w)
+        grad[:-1] = (self.x.T @ r.astype(np.float32)).astype(np.float64) + l2 * w[:-1]
+        grad[-1] = r.sum(axis=0)
+        return float(loss), grad.ravel()
+
+    def fit(self, l2: float, iters: int, tol: float, w0: np.ndarray | None = None) -> np.ndarray:
+        """The weights (reduced space, bias last) that minimise the loss, from ``w0`` or 0."""
+        shape = (self.x.shape[1] + 1, self.onehot.shape[1])
+        w0 = np.zeros(shape) if w0 is None else w0
+        return _lbfgs(lambda w: self.fg(w, l2), w0.ravel(), iters=iters, tol=tol).reshape(shape)
+
+    def model(self, w: np.ndarray) -> LinearModel:
+        if self.v is not None:
+            w = np.vstack([self.v.astype(np.float64) @ w[:-1], w[-1:]])
+        return LinearModel(self.mean, self.scale, w)
+
+
 def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-2,
                  n_classes: int | None = None, iters: int = 100,
-                 init: LinearModel | None = None, tol: float = 1e-4) -> LinearModel:
+                 tol: float = 1e-4) -> LinearModel:
     """L2-regularised multinomial logistic regression (softmax cross-entropy + ``l2``/2 |W|^2,
     bias not penalised) on features standardised with their own mean and deviation.
 
@@ -150,35 +195,8 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-2,
     ``tol`` (relative). With fewer examples than features it works in the span of the examples
     (:func:`_row_space`), which gives the same weights."""
     y = np.asarray(labels).astype(np.int64)
-    k = int(n_classes or y.max() + 1)
-    mean, scale = _standardiser(np.asarray(features, np.float32))
-    x_full = (np.asarray(features, np.float32) - mean) / scale
-    x, v = _row_space(x_full)
-    n, dim = x.shape
-    onehot = np.eye(k, dtype=np.float64)[y]
-
-    def fg(w_flat: np.ndarray) -> tuple[float, np.ndarray]:
-        w = w_flat.reshape(dim + 1, k)
-        z = (x @ w[:-1].astype(np.float32)).astype(np.float64) + w[-1]
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        loss = -np.sum(onehot * np.log(np.maximum(p, 1e-300))) / n
-        loss += 0.5 * l2 * np.sum(w[:-1] ** 2)
-        r = (p - onehot) / n
-        grad = np.empty_like(w)
-        grad[:-1] = (x.T @ r.astype(np.float32)).astype(np.float64) + l2 * w[:-1]
-        grad[-1] = r.sum(axis=0)
-        return float(loss), grad.ravel()
-
-    w0 = np.zeros((dim + 1, k))
-    if init is not None and init.weights.shape == (x_full.shape[1] + 1, k):
-        w0[-1] = init.weights[-1]
-        w0[:-1] = init.weights[:-1] if v is None else v.T.astype(np.float64) @ init.weights[:-1]
-    w = _lbfgs(fg, w0.ravel(), iters=iters, tol=tol).reshape(dim + 1, k)
-    if v is not None:
-        w = np.vstack([v.astype(np.float64) @ w[:-1], w[-1:]])
-    return LinearModel(mean, scale, w)
+    problem = _Problem.of(features, y, int(n_classes or y.max() + 1))
+    return problem.model(problem.fit(l2, iters, tol))
 
 
 def label_subset(labels: np.ndarray, n: int | None, seed: int = 0) -> np.ndarray:
@@ -236,10 +254,12 @@ def linear_probe(name: str, train: tuple[np.ndarray, np.ndarray],
     """Fit :func:`fit_logistic` on ``train`` (features, labels) for each of ``l2s`` (strongest
     first, each warm-started from the last), keep the one with the best accuracy on ``val``
     and report its accuracy on ``test``."""
+    problem = _Problem.of(train[0], train[1], n_classes)
     best: tuple[float, float, LinearModel] | None = None
-    model = None
+    w = None
     for l2 in sorted(l2s, reverse=True):
-        model = fit_logistic(*train, l2=l2, n_classes=n_classes, iters=iters, init=model)
+        w = problem.fit(l2, iters, 1e-4, w0=w)
+        model = problem.model(w)
         acc = model.accuracy(*val)
         if best is None or acc > best[0]:
             best = (acc, l2, model)
