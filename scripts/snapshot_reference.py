@@ -60,7 +60,7 @@ steps {grid_steps}; `training.gif` shows {gif_frames} fixed-noise grids over tra
 - Wall time: started {started}, checkpoint of step {step:,} written {ended}; {step_seconds:,.0f} s
   of step time (the history's `seconds` column summed, {step_hours:.2f} h).
 - Machine: {machine}.
-- Snapshot: `python scripts/snapshot_reference.py {run_dir} {out_dir} -n {n}` on {snapped}.
+- Snapshot: `python scripts/snapshot_reference.py {run_dir} {out_dir} -n {n}{flags}` on {snapped}.
 - Score: `dcgan-lab evaluate {out_dir} -n {n} --json` -> Fréchet distance {fid:.1f} on the
   {data} classifier's features against {n} test photos ({modes:.0f}/10 classes, precision
   {precision:.2f}, recall {recall:.2f}). The floor of the measure, {n} random training photos
@@ -247,6 +247,7 @@ def snapshot(run: Path, out: Path, *, n: int = 372, command: str | None = None,
         machine=(f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
                  f"{platform.processor() or 'cpu'}, Python {platform.python_version()}"),
         run_dir=run, out_dir=out, n=scores.get("n", n),
+        flags=" --discriminator" if discriminator else "",
         snapped=f"{_stamp(datetime.now(timezone.utc).timestamp())} (commit {_git_commit()})",
         fid=scores.get("fid", float("nan")), modes=scores.get("modes_covered", float("nan")),
         precision=scores.get("precision", float("nan")), recall=scores.get("recall", float("nan")),
