@@ -276,13 +276,10 @@ def _add_sample_parsers(sub) -> None:
     pr = sub.add_parser("probe", help="linear probe on a trained run's discriminator",
                         description=probe_description)
     pr.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    pr.add_argument("--labels", type=_positive_int, default=None, metavar="N",
-                    help="training labels the classifier sees (a stratified subset; "
-                         "default: the whole training split)")
-    pr.add_argument("--seed", type=_seed, default=0,
-                    help="seed of the label subset and of the untrained D")
-    pr.add_argument("--json", action="store_true",
-                    help="also print the table as one JSON line, last")
+    pr.add_argument("--labels", type=_positive_int, default=None, metavar="N", help="training "
+                    "labels used (a stratified subset; default: the whole training split)")
+    pr.add_argument("--seed", type=_seed, default=0, help="seed of the labels and the untrained D")
+    pr.add_argument("--json", action="store_true", help="also print one JSON line, last")
 
 
 def _add_arithmetic_parser(sub) -> list[argparse.ArgumentParser]:
@@ -558,27 +555,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     """The probe table of a run's D (see :func:`dcgan_lab.scoring.probe.probe_run`)."""
-    import json
-
     from .scoring import probe
 
-    run = rundir.RunDir(args.run_dir)
-    if not run.path.is_dir():
-        raise config.RunDirError(f"{run.path} is not a run folder: no such folder")
-    cfg = run.read_config()
+    if not args.run_dir.is_dir():
+        raise config.RunDirError(f"{args.run_dir} is not a run folder: no such folder")
     try:
-        rows = probe.probe_run(run.path, labels=args.labels, seed=args.seed)
+        rows = probe.probe_run(args.run_dir, labels=args.labels, seed=args.seed)
     except ValueError as e:
         if isinstance(e, _user_errors()):
             raise
-        raise _CannotEvaluate(f"{run.path}: {e}") from None
-    print(f"probe {run.path}: {cfg.recipe} ({cfg.framework}) on {cfg.data}, a linear classifier "
-          f"on {rows[0].labels} training labels")
-    print("\n".join(probe.table_lines(rows)))
-    if args.json:
-        print(json.dumps({"run": str(run.path), "recipe": cfg.recipe, "framework": cfg.framework,
-                          "dataset": cfg.data, "labels": rows[0].labels, "seed": args.seed,
-                          "rows": [r.as_dict() for r in rows]}))
+        raise _CannotEvaluate(f"{args.run_dir}: {e}") from None
+    print("\n".join(probe.report_lines(args.run_dir, rows, args.seed, args.json)))
     return 0
 
 

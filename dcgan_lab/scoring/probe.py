@@ -32,7 +32,7 @@ from .. import frameworks
 
 __all__ = ["CLI_DESCRIPTION", "GRID", "REGULARISATION", "LinearModel", "ProbeResult",
            "feature_size", "fit_logistic", "label_subset", "linear_probe", "nearest",
-           "pixel_features", "probe_run", "table_lines", "walk_smoothness"]
+           "pixel_features", "probe_run", "report_lines", "table_lines", "walk_smoothness"]
 
 #: ``dcgan-lab probe --help``
 CLI_DESCRIPTION = ("The DCGAN paper's linear probe (section 5.1): every conv layer's output of "
@@ -237,6 +237,25 @@ class ProbeResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def report_lines(run_dir: str | Path, rows: list[ProbeResult], seed: int = 0,
+                 as_json: bool = False) -> list[str]:
+    """What ``dcgan-lab probe RUN`` prints: a title, :func:`table_lines` and, with ``as_json``,
+    one JSON line."""
+    import json
+
+    from ..run import rundir
+
+    cfg = rundir.RunDir(run_dir).read_config()
+    lines = [f"probe {run_dir}: {cfg.recipe} ({cfg.framework}) on {cfg.data}, a linear "
+             f"classifier on {rows[0].labels} training labels", *table_lines(rows)]
+    if as_json:
+        lines.append(json.dumps({"run": str(run_dir), "recipe": cfg.recipe,
+                                 "framework": cfg.framework, "dataset": cfg.data,
+                                 "labels": rows[0].labels, "seed": seed,
+                                 "rows": [r.as_dict() for r in rows]}))
+    return lines
 
 
 def table_lines(rows: list[ProbeResult]) -> list[str]:
