@@ -1,11 +1,12 @@
-"""The ``dcgan-lab`` command line: recipes, train, sample, evaluate, arithmetic, import-weights,
-export.
+"""The ``dcgan-lab`` command line: recipes, train, sample, evaluate, probe, arithmetic,
+import-weights, export.
 
     dcgan-lab recipes
     dcgan-lab train torch-mnist --framework torch --profile smoke --out runs/mnist
     dcgan-lab train torch-mnist --framework torch --out runs/mnist --resume
     dcgan-lab sample runs/mnist -n 64 --out grid.png
     dcgan-lab evaluate runs/mnist -n 1000 --json
+    dcgan-lab probe runs/dcgan64 --labels 1000 --json
     dcgan-lab arithmetic conv 28 --kernel 3 --stride 2 --padding 1
     dcgan-lab arithmetic transpose 7 --kernel 4 --stride 2 --padding 1
     dcgan-lab arithmetic plan 64
@@ -252,7 +253,9 @@ def _add_train_parser(sub) -> argparse.ArgumentParser:
 
 
 def _add_sample_parsers(sub) -> None:
-    """The ``sample`` and ``evaluate`` subcommands (a trained run's generator)."""
+    """The ``sample``, ``evaluate`` and ``probe`` subcommands (a trained run's G or D)."""
+    from .scoring.probe import CLI_DESCRIPTION as probe_description
+
     s = sub.add_parser("sample", help="draw a grid of samples from a trained run",
                        description="Draw N samples from the generator of RUN_DIR into a PNG grid.")
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -277,6 +280,14 @@ def _add_sample_parsers(sub) -> None:
     e.add_argument("--seed", type=_seed, default=0, help="seed of z and of the real subset")
     e.add_argument("--json", action="store_true",
                    help="also print the scores as one JSON line, last")
+
+    pr = sub.add_parser("probe", help="linear probe on a trained run's discriminator",
+                        description=probe_description)
+    pr.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    pr.add_argument("--labels", type=_positive_int, default=None, metavar="N", help="training "
+                    "labels used (a stratified subset; default: the whole training split)")
+    pr.add_argument("--seed", type=_seed, default=0, help="seed of the labels and the untrained D")
+    pr.add_argument("--json", action="store_true", help="also print one JSON line, last")
 
 
 def _add_arithmetic_parser(sub) -> list[argparse.ArgumentParser]:
@@ -550,6 +561,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    """The probe table of a run's D (see :func:`dcgan_lab.scoring.probe.probe_run`)."""
+    from .scoring import probe
+
+    if not args.run_dir.is_dir():
+        raise config.RunDirError(f"{args.run_dir} is not a run folder: no such folder")
+    try:
+        rows = probe.probe_run(args.run_dir, labels=args.labels, seed=args.seed)
+    except ValueError as e:
+        if isinstance(e, _user_errors()):
+            raise
+        raise _CannotEvaluate(f"{args.run_dir}: {e}") from None
+    print("\n".join(probe.report_lines(args.run_dir, rows, args.seed, args.json)))
+    return 0
+
+
 def cmd_import_weights(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Import a canonical generator (and discriminator) into a run folder."""
     from .run.atomic import check_output_folder
@@ -647,6 +674,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sample(args)
         if args.command == "evaluate":
             return cmd_evaluate(args)
+        if args.command == "probe":
+            return cmd_probe(args)
         if args.command == "import-weights":
             return cmd_import_weights(args, args.parser)
         if args.command == "export":

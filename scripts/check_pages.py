@@ -31,9 +31,10 @@ ERROR_MARKERS = ("Traceback (most recent call last)", "Error in callback", "Cell
                  "<Figure size")
 # The least number of loaded images (figures, grids, GIFs) each chapter must show; the same
 # numbers are asserted on the executed notebooks (tests/book/test_book_outputs.py).
-# 03 and 04: +4 each for their reference-run sections (samples, curves, GIF, latent walk)
-# 06: the toy panels of the stabilisers and the per-step cost chart
-MIN_IMAGES = {"01": 3, "02": 2, "03": 8, "04": 8, "05": 3, "06": 2}
+# 03 and 04: +4 each for their reference-run sections (samples, curves, GIF, latent walk);
+# 06: the toy panels of the stabilisers and the per-step cost chart;
+# 07: the z walk, the arithmetic rows, the nearest-neighbour pairs and their distances
+MIN_IMAGES = {"01": 3, "02": 2, "03": 8, "04": 8, "05": 3, "06": 2, "07": 4}
 # Pages other than the numbered chapters that must show figures, by file stem: the diagnose
 # appendix draws the curves and shows the sample grid of each of its three runs.
 MIN_IMAGES_PAGES = {"appendix_diagnose": 6}

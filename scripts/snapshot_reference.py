@@ -4,6 +4,7 @@
 
     python scripts/snapshot_reference.py RUN_DIR OUT_DIR [-n 372] [--command "..."]
         [--started "2026-12-03 08:23:56 UTC"] [--commit f6006e8] [--note "..."]
+        [--discriminator]
 
 RUN_DIR is a ``dcgan-lab train`` folder (PyTorch ``checkpoint.pt`` or Keras
 ``checkpoint.keras.npz``); it is only read, so a run that is still training can be snapshotted
@@ -13,6 +14,8 @@ RUN_DIR is a ``dcgan-lab train`` folder (PyTorch ``checkpoint.pt`` or Keras
 - the generator of the latest checkpoint only, stored float16 (loading casts it back to float32):
   ``generator.pt`` (a state dict, read with ``weights_only=True``) for PyTorch, a generator-only
   ``checkpoint.keras.npz`` (compressed, read with ``allow_pickle=False``) for Keras;
+- with ``--discriminator`` (PyTorch runs), the checkpoint's discriminator as well, float16:
+  ``discriminator.pt``, which ``dcgan_lab.torch.load_discriminator`` and ``dcgan-lab probe`` read;
 - ``config.json``; ``history.csv`` up to the checkpoint's step;
 - ``samples/``: the first, two middle and the last fixed-noise grid, plus the grid of the
   snapshot's generator at its step (the run's fixed noise) when the run has not drawn that one;
@@ -57,7 +60,7 @@ steps {grid_steps}; `training.gif` shows {gif_frames} fixed-noise grids over tra
 - Wall time: started {started}, checkpoint of step {step:,} written {ended}; {step_seconds:,.0f} s
   of step time (the history's `seconds` column summed, {step_hours:.2f} h).
 - Machine: {machine}.
-- Snapshot: `python scripts/snapshot_reference.py {run_dir} {out_dir} -n {n}` on {snapped}.
+- Snapshot: `python scripts/snapshot_reference.py {run_dir} {out_dir} -n {n}{flags}` on {snapped}.
 - Score: `dcgan-lab evaluate {out_dir} -n {n} --json` -> Fréchet distance {fid:.1f} on the
   {data} classifier's features against {n} test photos ({modes:.0f}/10 classes, precision
   {precision:.2f}, recall {recall:.2f}). The floor of the measure, {n} random training photos
@@ -78,8 +81,10 @@ def _read_history(path: Path, last_step: int) -> tuple[list[str], list[list[str]
     return rows[0], [r for r in rows[1:] if r and int(float(r[i])) <= last_step]
 
 
-def _torch_generator(run: Path, out: Path, cfg) -> tuple[int, np.ndarray]:
-    """Write ``generator.pt`` (float16); return the checkpoint's step and fixed noise."""
+def _torch_generator(run: Path, out: Path, cfg,
+                     discriminator: bool = False) -> tuple[int, np.ndarray]:
+    """Write ``generator.pt`` (and with ``discriminator``, ``discriminator.pt``; float16);
+    return the checkpoint's step and fixed noise."""
     import torch
 
     T = importlib.import_module("dcgan_lab.torch.backend")  # the package exports a train()
@@ -87,6 +92,10 @@ def _torch_generator(run: Path, out: Path, cfg) -> tuple[int, np.ndarray]:
     state = T.load_checkpoint(run / T.CHECKPOINT_NAME, cfg)
     weights = {k: (v.half() if v.is_floating_point() else v) for k, v in state["generator"].items()}
     torch.save(weights, out / T.GENERATOR_NAME)
+    if discriminator:
+        d = {k: (v.half() if v.is_floating_point() else v)
+             for k, v in state["discriminator"].items()}
+        torch.save(d, out / "discriminator.pt")
     return int(state["step"]), state["fixed_noise"].numpy()
 
 
@@ -155,7 +164,7 @@ def _git_commit() -> str:
 
 def snapshot(run: Path, out: Path, *, n: int = 372, command: str | None = None,
              started: str | None = None, commit: str | None = None, note: str = "",
-             evaluate: bool = True) -> dict:
+             evaluate: bool = True, discriminator: bool = False) -> dict:
     """Build the snapshot folder ``out`` from the run folder ``run``; return its evaluate.json."""
     from dcgan_lab import figures
     from dcgan_lab.run import rundir
@@ -170,10 +179,12 @@ def snapshot(run: Path, out: Path, *, n: int = 372, command: str | None = None,
     shutil.copyfile(rd.config_path, out / "config.json")
 
     if cfg.framework == "torch":
-        step, fixed = _torch_generator(run, out, cfg)
+        step, fixed = _torch_generator(run, out, cfg, discriminator)
         gen_file, how = "generator.pt", "a state dict, `torch.load(..., weights_only=True)`"
         ckpt = run / "checkpoint.pt"
     else:
+        if discriminator:
+            raise SystemExit("--discriminator: only PyTorch runs keep their D in a snapshot")
         step, fixed = _keras_generator(run, out, cfg)
         gen_file = "checkpoint.keras.npz"
         how = ("the generator group of a Keras checkpoint, compressed, read with "
@@ -236,6 +247,7 @@ def snapshot(run: Path, out: Path, *, n: int = 372, command: str | None = None,
         machine=(f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
                  f"{platform.processor() or 'cpu'}, Python {platform.python_version()}"),
         run_dir=run, out_dir=out, n=scores.get("n", n),
+        flags=" --discriminator" if discriminator else "",
         snapped=f"{_stamp(datetime.now(timezone.utc).timestamp())} (commit {_git_commit()})",
         fid=scores.get("fid", float("nan")), modes=scores.get("modes_covered", float("nan")),
         precision=scores.get("precision", float("nan")), recall=scores.get("recall", float("nan")),
@@ -254,11 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--commit", help="the commit the run was trained from")
     p.add_argument("--note", default="", help="a paragraph appended to PROVENANCE.md")
     p.add_argument("--no-evaluate", action="store_true", help="skip dcgan-lab evaluate")
+    p.add_argument("--discriminator", action="store_true",
+                   help="also keep the discriminator (discriminator.pt, float16; PyTorch runs)")
     args = p.parse_args(argv)
     if not args.run_dir.is_dir():
         raise SystemExit(f"RUN_DIR {args.run_dir}: no such folder")
     snapshot(args.run_dir, args.out_dir, n=args.n, command=args.command, started=args.started,
-             commit=args.commit, note=args.note, evaluate=not args.no_evaluate)
+             commit=args.commit, note=args.note, evaluate=not args.no_evaluate,
+             discriminator=args.discriminator)
     print(f"wrote {args.out_dir}")
     return 0
 

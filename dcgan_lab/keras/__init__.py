@@ -39,4 +39,5 @@ from .backend import (  # noqa: E402,F401
 )
 from .data import make_dataset  # noqa: E402,F401
 from .models import build, build_for, summary  # noqa: E402,F401
+from .probe import load_discriminator, probe_features, random_discriminator  # noqa: E402,F401
 from .step import GAN, StackedGAN, make_trainer, step_inputs, train_step  # noqa: E402,F401

@@ -26,4 +26,10 @@ from .backend import (  # noqa: F401
 )
 from .data import ImageDataset, make_dataloader, make_dataset  # noqa: F401
 from .models import Crop2d, Discriminator, Generator, build, build_for, summary  # noqa: F401
+from .probe import (  # noqa: F401
+    DISCRIMINATOR_NAME,
+    load_discriminator,
+    probe_features,
+    random_discriminator,
+)
 from .step import pick_device, step_inputs, train_step  # noqa: F401

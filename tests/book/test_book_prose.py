@@ -79,6 +79,11 @@ PER_CHAPTER = {
     "06_stabilisers": {
         "25", "95%",  # the toy grid's 25 Gaussians; the bootstrap interval's level
     },
+    "07_what_d_learned": {
+        "82.8%",   # the DCGAN paper's CIFAR-10 accuracy from D's features (section 5.1)
+        "5.1", "6.1", "6.3",       # sections of the DCGAN paper
+        "300", "1000",             # label counts an exercise asks for
+    },
     "appendix_speed": {
         "0.06",    # the distributed test's tolerance, set from measurements
     },

@@ -57,7 +57,8 @@ def test_both_reference_runs_are_kept() -> None:
     names = {p.name for p in RUNS}
     assert {"dcgan64-torch", "keras-faces64-keras"} <= names
     total = sum(f.stat().st_size for f in REFERENCE.rglob("*") if f.is_file())
-    assert total <= 25 * 2**20, f"book/reference holds {total / 2**20:.1f} MiB"
+    # 25 MiB for the two reference runs, plus chapter 7's probe run (its G and D, 12.6 MiB)
+    assert total <= 36 * 2**20, f"book/reference holds {total / 2**20:.1f} MiB"
 
 
 @pytest.mark.parametrize("run", RUNS, ids=lambda p: p.name)
