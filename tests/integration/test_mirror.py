@@ -20,7 +20,6 @@ TORCH_ONLY = {
 KERAS_ONLY = {
     "GAN", "StackedGAN", "make_trainer",  # the two Keras styles: a keras.Model subclass, stacked
     "GANMonitor", "GANCheckpoint", "HistoryLogger",  # callbacks for the idiomatic gan.fit route
-    "DISCRIMINATOR_NAME",  # discriminator.keras (the torch run keeps D in its checkpoint only)
 }
 # Parameters only one framework's version takes: torch's device placement, Keras's BatchNorm
 # variant of the stacked style and its tf.data options, torch's DataLoader options.
