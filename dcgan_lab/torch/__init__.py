@@ -15,6 +15,7 @@ generator step, read it first), ``backend`` (the run loop's :class:`Backend`, ch
 from .backend import (  # noqa: F401
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
+    DISCRIMINATOR_NAME,
     GENERATOR_NAME,
     Backend,
     load_checkpoint,
@@ -26,10 +27,5 @@ from .backend import (  # noqa: F401
 )
 from .data import ImageDataset, make_dataloader, make_dataset  # noqa: F401
 from .models import Crop2d, Discriminator, Generator, build, build_for, summary  # noqa: F401
-from .probe import (  # noqa: F401
-    DISCRIMINATOR_NAME,
-    load_discriminator,
-    probe_features,
-    random_discriminator,
-)
+from .probe import load_discriminator, probe_features, random_discriminator  # noqa: F401
 from .step import pick_device, step_inputs, train_step  # noqa: F401

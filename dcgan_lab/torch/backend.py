@@ -33,6 +33,7 @@ from .step import _to_uint8, pick_device, step_inputs, train_step
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_NAME",
+    "DISCRIMINATOR_NAME",
     "GENERATOR_NAME",
     "Backend",
     "load_checkpoint",
@@ -45,6 +46,8 @@ __all__ = [
 
 CHECKPOINT_NAME = "checkpoint.pt"
 GENERATOR_NAME = "generator.pt"
+# a snapshot's D (float16 state dict) beside generator.pt; a run keeps D in its checkpoint
+DISCRIMINATOR_NAME = "discriminator.pt"
 CHECKPOINT_FORMAT = "dcgan_lab.torch.checkpoint/1"
 
 Callback = Callable[[int, nn.Module, nn.Module, History], None]

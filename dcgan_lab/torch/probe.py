@@ -21,11 +21,10 @@ from ..run import config
 from ..run.atomic import CheckpointError
 from ..run.rundir import RunDir
 
-__all__ = ["DISCRIMINATOR_NAME", "GRID", "load_discriminator", "probe_features",
+__all__ = ["GRID", "load_discriminator", "probe_features",
            "random_discriminator"]
 
 GRID = 4
-DISCRIMINATOR_NAME = "discriminator.pt"  # a snapshot's D (float16 state dict), beside generator.pt
 
 
 def _blocks(D: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -87,7 +86,7 @@ def random_discriminator(recipe: str, seed: int = 0) -> nn.Module:
 def load_discriminator(run_dir: str | Path) -> tuple[nn.Module, int]:
     """The discriminator of a run folder and its step: ``discriminator.pt`` (a snapshot's,
     float16 state dict) else the checkpoint's, in eval mode on the CPU."""
-    from .backend import CHECKPOINT_NAME, GENERATOR_NAME, load_checkpoint
+    from .backend import CHECKPOINT_NAME, DISCRIMINATOR_NAME, GENERATOR_NAME, load_checkpoint
     from .models import build_for
 
     run = RunDir(run_dir)

@@ -58,7 +58,8 @@ def test_packages_expose_the_same_names(twins):
     assert keras_names - torch_names == KERAS_ONLY, "a Keras-only name: add its torch twin"
 
 
-@pytest.mark.parametrize("module", ["models", "step", "backend", "data", "distributed"])
+@pytest.mark.parametrize("module", ["models", "step", "backend", "data", "distributed", "probe",
+                                    "toy"])
 def test_the_twins_have_the_same_modules(module):
     """Module for module (``models``, ``step``, ``backend``, ``data``, ``distributed``), the
     same names in ``__all__`` but for the framework-only ones."""
