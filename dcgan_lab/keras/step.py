@@ -170,14 +170,8 @@ class GAN(keras.Model):
         fake = G(z, training=True)  # outside the tape: D's update needs no gradient through G
         if self.critic or self.update == "simultaneous":
             return self._variant_update(real, fake, t_real, t_fake, eps)
-        n_real = ops.shape(real)[0]
         with tf.GradientTape() as tape:
-            if self.d_batches == "separate":
-                out_real = D(real, training=True)
-                out_fake = D(fake, training=True)
-            else:
-                out = D(ops.concatenate([real, fake], axis=0), training=True)
-                out_real, out_fake = out[:n_real], out[n_real:]
+            out_real, out_fake = self._d_outputs(real, fake)
             loss_real = _bce(t_real, out_real, self.from_logits)
             loss_fake = _bce(t_fake, out_fake, self.from_logits)
             if self.d_batches == "separate":
@@ -192,6 +186,16 @@ class GAN(keras.Model):
                 "loss_d_fake": loss_fake,
                 "d_real": ops.mean(_prob(out_real, self.from_logits)),
                 "d_fake": ops.mean(_prob(out_fake, self.from_logits))}
+
+    def _d_outputs(self, real, fake):
+        """D's outputs on the real and the fake batch: two passes (separate batches, as ganhacks
+        #4 asks) or one pass over both concatenated; call under a tape."""
+        D = self.discriminator
+        if self.d_batches == "separate":
+            return D(real, training=True), D(fake, training=True)
+        n_real = ops.shape(real)[0]
+        out = D(ops.concatenate([real, fake], axis=0), training=True)
+        return out[:n_real], out[n_real:]
 
     def _g_update(self, z):
         G, D = self.generator, self.discriminator
@@ -212,13 +216,7 @@ class GAN(keras.Model):
     def _d_terms(self, real, fake, t_real, t_fake, eps):
         """D's loss (with WGAN-GP's penalty), its two terms and its outputs; call under a tape."""
         D = self.discriminator
-        n_real = ops.shape(real)[0]
-        if self.d_batches == "separate":
-            out_real = D(real, training=True)
-            out_fake = D(fake, training=True)
-        else:
-            out = D(ops.concatenate([real, fake], axis=0), training=True)
-            out_real, out_fake = out[:n_real], out[n_real:]
+        out_real, out_fake = self._d_outputs(real, fake)
         if self.critic:
             l_real, l_fake = critic_losses(self.objective, out_real, out_fake)
         else:
